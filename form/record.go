@@ -1,0 +1,349 @@
+package form
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// System fields live in a record's field map beside the template's fields, so they are
+// stamped and merged like any other value.
+const (
+	FieldStatus  = "_status"  // "draft" or "submitted"
+	FieldDeleted = "_deleted" // true marks a tombstone
+)
+
+// Record statuses.
+const (
+	StatusDraft     = "draft"
+	StatusSubmitted = "submitted"
+)
+
+// Stamp orders edits: the HLC of the edit, then the device that made it.
+type Stamp struct {
+	HLC    HLC    `json:"t"`
+	Device string `json:"d"`
+}
+
+// Compare returns -1, 0 or 1 as s is before, equal to or after o.
+func (s Stamp) Compare(o Stamp) int {
+	switch {
+	case s.HLC < o.HLC:
+		return -1
+	case s.HLC > o.HLC:
+		return 1
+	}
+	return strings.Compare(s.Device, o.Device)
+}
+
+// IsZero reports an unset stamp.
+func (s Stamp) IsZero() bool { return s.HLC == 0 && s.Device == "" }
+
+// FieldValue is one field's current value and the stamp of the edit that set it.
+type FieldValue struct {
+	Value json.RawMessage `json:"v"`
+	Stamp Stamp           `json:"s"`
+}
+
+// Record is a filled form. Its ID, template and creation metadata never change; its
+// fields, including the system fields, merge per field.
+type Record struct {
+	ID        string                `json:"id"`
+	Template  string                `json:"template"`
+	Version   int                   `json:"version"` // template version; merges to the highest
+	Created   Stamp                 `json:"created"`
+	CreatedBy string                `json:"created_by"`
+	Fields    map[string]FieldValue `json:"fields"`
+}
+
+// Change is one edit of one record, as it travels in a device's outbox and over the
+// wire. It carries the record's identity and creation metadata so that it can create
+// the record on a replica that has never seen it.
+type Change struct {
+	ID        string                `json:"id"`
+	Record    string                `json:"record"`
+	Template  string                `json:"template"`
+	Version   int                   `json:"version"`
+	Created   Stamp                 `json:"created"`
+	CreatedBy string                `json:"created_by"`
+	Fields    map[string]FieldValue `json:"fields"`
+	Author    string                `json:"author"`
+	Device    string                `json:"device"`
+}
+
+// AsRecord returns the part of a record that the change carries.
+func (c Change) AsRecord() Record {
+	return Record{ID: c.Record, Template: c.Template, Version: c.Version, Created: c.Created,
+		CreatedBy: c.CreatedBy, Fields: c.Fields}
+}
+
+// ChangeFrom makes a change that carries every field of r: a full copy, as used when a
+// record is pushed whole to a server that lacks it.
+func ChangeFrom(id string, r Record, author, device string) Change {
+	return Change{ID: id, Record: r.ID, Template: r.Template, Version: r.Version, Created: r.Created,
+		CreatedBy: r.CreatedBy, Fields: r.Fields, Author: author, Device: device}
+}
+
+// NewID returns a new UUIDv7: unique, and ordered by creation time.
+func NewID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		panic("form: new id: " + err.Error()) // only when the system's randomness fails
+	}
+	return id.String()
+}
+
+// ValidID reports whether s is a UUID in its canonical lowercase form.
+func ValidID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
+}
+
+// Value returns a field's value, or nil when it is absent.
+func (r *Record) Value(id string) json.RawMessage { return r.Fields[id].Value }
+
+// Values returns the record's template fields (not the system ones) as Values.
+func (r *Record) Values() Values {
+	v := make(Values, len(r.Fields))
+	for id, fv := range r.Fields {
+		if !strings.HasPrefix(id, "_") {
+			v[id] = fv.Value
+		}
+	}
+	return v
+}
+
+// Deleted reports whether the record is a tombstone.
+func (r *Record) Deleted() bool { return bytes.Equal(r.Fields[FieldDeleted].Value, []byte("true")) }
+
+// Status is the record's status, draft when unset.
+func (r *Record) Status() string {
+	var s string
+	if json.Unmarshal(r.Fields[FieldStatus].Value, &s) != nil || s == "" {
+		return StatusDraft
+	}
+	return s
+}
+
+// Updated is the stamp of the record's latest edit.
+func (r *Record) Updated() Stamp {
+	u := r.Created
+	for _, fv := range r.Fields {
+		if fv.Stamp.Compare(u) > 0 {
+			u = fv.Stamp
+		}
+	}
+	return u
+}
+
+// Diff is one field's move from one value to another.
+type Diff struct {
+	Field string          `json:"field"`
+	Old   json.RawMessage `json:"old,omitempty"`
+	New   json.RawMessage `json:"new"`
+	Stamp Stamp           `json:"stamp"`
+}
+
+// ErrMergeMismatch is returned when two records with the same ID disagree about
+// something that never changes.
+var ErrMergeMismatch = errors.New("records do not match")
+
+// Merge folds in into r. Per field the value with the greater stamp wins. It returns
+// the fields that changed in r and the incoming values that lost to what r held (a
+// concurrent edit's loser, which the caller keeps in the record's history). Merge
+// changes nothing when it returns an error.
+func (r *Record) Merge(in Record) (changed, lost []Diff, err error) {
+	if r.ID != in.ID {
+		return nil, nil, fmt.Errorf("merge %s into %s: %w: different ids", in.ID, r.ID, ErrMergeMismatch)
+	}
+	if r.Template != in.Template {
+		return nil, nil, fmt.Errorf("merge %s: %w: template %q, incoming %q", r.ID, ErrMergeMismatch, r.Template, in.Template)
+	}
+	if in.Version > r.Version {
+		r.Version = in.Version
+	}
+	// Creation metadata should agree; if it ever does not, the earliest wins so that
+	// every replica picks the same.
+	if c := in.Created.Compare(r.Created); c < 0 || c == 0 && in.CreatedBy < r.CreatedBy {
+		r.Created, r.CreatedBy = in.Created, in.CreatedBy
+	}
+	if r.Fields == nil {
+		r.Fields = make(map[string]FieldValue, len(in.Fields))
+	}
+	ids := make([]string, 0, len(in.Fields))
+	for id := range in.Fields {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		inv := in.Fields[id]
+		cur, ok := r.Fields[id]
+		if !ok || wins(inv, cur) {
+			r.Fields[id] = inv
+			if !ok || !bytes.Equal(cur.Value, inv.Value) {
+				changed = append(changed, Diff{Field: id, Old: cur.Value, New: inv.Value, Stamp: inv.Stamp})
+			}
+			continue
+		}
+		if inv.Stamp.Compare(cur.Stamp) != 0 && !bytes.Equal(cur.Value, inv.Value) {
+			lost = append(lost, Diff{Field: id, Old: inv.Value, New: cur.Value, Stamp: inv.Stamp})
+		}
+	}
+	return changed, lost, nil
+}
+
+// wins reports whether a beats b. Equal stamps with different bytes can only come from a
+// corrupted peer; comparing the bytes keeps the merge deterministic even then.
+func wins(a, b FieldValue) bool {
+	if c := a.Stamp.Compare(b.Stamp); c != 0 {
+		return c > 0
+	}
+	return bytes.Compare(a.Value, b.Value) > 0
+}
+
+// Clone returns a deep copy of r.
+func (r Record) Clone() Record {
+	c := r
+	c.Fields = make(map[string]FieldValue, len(r.Fields))
+	for id, fv := range r.Fields {
+		fv.Value = append(json.RawMessage(nil), fv.Value...)
+		c.Fields[id] = fv
+	}
+	return c
+}
+
+// Encode returns the record's canonical encoding: fixed key order, sorted field IDs,
+// compact values. Equal records encode to equal bytes.
+func (r *Record) Encode() []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic("form: encode record: " + err.Error()) // values are checked JSON
+	}
+	return b
+}
+
+// Rev is a hash of the canonical encoding: equal on every replica that merged the same
+// set of changes.
+func (r *Record) Rev() string {
+	sum := sha256.Sum256(r.Encode())
+	return hex.EncodeToString(sum[:16])
+}
+
+// DecodeRecord reads a record's encoding and checks its structure (not its values
+// against a template; that needs the template).
+func DecodeRecord(data []byte) (Record, error) {
+	var r Record
+	if err := strictDecode(data, &r); err != nil {
+		return Record{}, fmt.Errorf("decode record: %w", err)
+	}
+	if err := r.CheckShape(); err != nil {
+		return Record{}, fmt.Errorf("decode record: %w", err)
+	}
+	compactValues(r.Fields)
+	return r, nil
+}
+
+// DecodeChange reads a change's encoding and checks its structure.
+func DecodeChange(data []byte) (Change, error) {
+	var c Change
+	if err := strictDecode(data, &c); err != nil {
+		return Change{}, fmt.Errorf("decode change: %w", err)
+	}
+	if !ValidID(c.ID) {
+		return Change{}, fmt.Errorf("decode change: id %q is not a UUID", c.ID)
+	}
+	r := c.AsRecord()
+	if err := r.CheckShape(); err != nil {
+		return Change{}, fmt.Errorf("decode change %s: %w", c.ID, err)
+	}
+	if !validDevice(c.Device) || len(c.Author) > 256 {
+		return Change{}, fmt.Errorf("decode change %s: %w: device or author is malformed", c.ID, ErrShape)
+	}
+	compactValues(c.Fields)
+	return c, nil
+}
+
+// ErrShape is matched by errors.Is for a record or change that is malformed.
+var ErrShape = errors.New("malformed record")
+
+// CheckShape checks what can be checked without the template: IDs, stamps, system
+// field values, that every value is JSON of a bounded size.
+func (r *Record) CheckShape() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrShape, fmt.Sprintf(format, args...))
+	}
+	if !ValidID(r.ID) {
+		return bad("record id %q is not a UUID", r.ID)
+	}
+	if !ValidTemplateID(r.Template) {
+		return bad("record %s: template id %q is malformed", r.ID, r.Template)
+	}
+	if r.Version < 1 {
+		return bad("record %s: template version %d must be 1 or more", r.ID, r.Version)
+	}
+	if r.Created.HLC == 0 || !validDevice(r.Created.Device) {
+		return bad("record %s: creation stamp is missing or malformed", r.ID)
+	}
+	if len(r.CreatedBy) > 256 {
+		return bad("record %s: created_by is too long", r.ID)
+	}
+	if len(r.Fields) > MaxFields+2 {
+		return bad("record %s: %d fields is over the limit", r.ID, len(r.Fields))
+	}
+	for id, fv := range r.Fields {
+		switch {
+		case id == FieldStatus:
+			var s string
+			if json.Unmarshal(fv.Value, &s) != nil || s != StatusDraft && s != StatusSubmitted {
+				return bad("record %s: %s must be %q or %q, got %s", r.ID, id, StatusDraft, StatusSubmitted, fv.Value)
+			}
+		case id == FieldDeleted:
+			if !bytes.Equal(fv.Value, []byte("true")) && !bytes.Equal(fv.Value, []byte("false")) {
+				return bad("record %s: %s must be true or false, got %s", r.ID, id, fv.Value)
+			}
+		case !fieldIDRe.MatchString(id):
+			return bad("record %s: field id %q is malformed", r.ID, id)
+		case len(fv.Value) == 0 || len(fv.Value) > MaxValueBytes || !json.Valid(fv.Value):
+			return bad("record %s: field %q: value is not JSON of at most %d bytes", r.ID, id, MaxValueBytes)
+		}
+		if fv.Stamp.HLC == 0 || !validDevice(fv.Stamp.Device) {
+			return bad("record %s: field %q: stamp is missing or malformed", r.ID, id)
+		}
+	}
+	return nil
+}
+
+// validDevice accepts device IDs of 1-64 printable ASCII characters without spaces.
+func validDevice(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidDevice reports whether s is a well-formed device ID.
+func ValidDevice(s string) bool { return validDevice(s) }
+
+// compactValues rewrites values without insignificant white space, so that equal
+// values compare equal as bytes.
+func compactValues(fields map[string]FieldValue) {
+	for id, fv := range fields {
+		var buf bytes.Buffer
+		if json.Compact(&buf, fv.Value) == nil && buf.Len() != len(fv.Value) {
+			fv.Value = buf.Bytes()
+			fields[id] = fv
+		}
+	}
+}
