@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/fieldforms/fieldforms/form"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Audit actions.
+const (
+	ActionCreate   = "create"
+	ActionEdit     = "edit"
+	ActionSubmit   = "submit"
+	ActionDelete   = "delete"
+	ActionRestore  = "restore"
+	ActionApply    = "apply"    // a remote change merged in
+	ActionConflict = "conflict" // a remote value lost to a newer local one
+	ActionPurge    = "purge"
+)
+
+// AuditEntry is one line of the append-only audit trail. Hash covers every other field
+// and the previous entry's hash, so altering, inserting or dropping an entry breaks
+// the chain.
+type AuditEntry struct {
+	Seq    uint64      `json:"seq"`
+	Time   time.Time   `json:"time"`
+	Actor  string      `json:"actor"`
+	Device string      `json:"device"`
+	Action string      `json:"action"`
+	Record string      `json:"record,omitempty"`
+	Change string      `json:"change,omitempty"`
+	Diff   []form.Diff `json:"diff,omitempty"`
+	Note   string      `json:"note,omitempty"`
+	Prev   string      `json:"prev"`
+	Hash   string      `json:"hash"`
+}
+
+// seal sets the entry's hash from its content and the previous hash.
+func (e *AuditEntry) seal() {
+	e.Hash = e.computeHash()
+}
+
+func (e AuditEntry) computeHash() string {
+	e.Hash = ""
+	b, err := json.Marshal(e)
+	if err != nil {
+		panic("store: encode audit entry: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func auditByRecKey(record string, seq uint64) []byte {
+	return append([]byte(record+"\x00"), u64(seq)...)
+}
+
+func putAudit(tx *bolt.Tx, e AuditEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if err := tx.Bucket(bucketAudit).Put(u64(e.Seq), b); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if e.Record != "" {
+		if err := tx.Bucket(bucketAuditByRec).Put(auditByRecKey(e.Record, e.Seq), nil); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
+	return nil
+}
+
+// newAudit makes the next entry of the chain. The caller holds wmu and journals or
+// writes the entry before anything else takes a sequence number.
+func (s *Store) newAudit(actor, device, action, record, change string, diff []form.Diff, note string) AuditEntry {
+	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: actor, Device: device, Action: action,
+		Record: record, Change: change, Diff: diff, Note: note, Prev: s.lastHash}
+	e.seal()
+	s.nextAudit++
+	s.lastHash = e.Hash
+	return e
+}
+
+// History returns a record's audit entries, oldest first: who, when, which device and
+// which fields changed from what to what, including remote values that lost.
+func (s *Store) History(ctx context.Context, record string) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		prefix := []byte(record + "\x00")
+		c := tx.Bucket(bucketAuditByRec).Cursor()
+		audit := tx.Bucket(bucketAudit)
+		for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
+			v := audit.Get(k[len(prefix):])
+			if v == nil {
+				return fmt.Errorf("history %s: %w: audit entry %d missing", record, ErrCorrupt, binary.BigEndian.Uint64(k[len(prefix):]))
+			}
+			var e AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("history %s: %w", record, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AuditProblem describes the first place the chain breaks.
+type AuditProblem struct {
+	Seq  uint64 // the entry at fault (or the first missing number)
+	What string // "altered", "inserted", "missing", "unreadable"
+	Msg  string
+}
+
+func (p *AuditProblem) Error() string {
+	return fmt.Sprintf("audit entry %d %s: %s", p.Seq, p.What, p.Msg)
+}
+
+// VerifyAudit walks the whole chain and returns the first altered, inserted or missing
+// entry as an *AuditProblem, or nil with the number of entries checked.
+func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
+	n := 0
+	var problem error
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		n, problem = verifyChain(tx)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, problem
+}
+
+func verifyChain(tx *bolt.Tx) (int, error) {
+	prev := ""
+	want := uint64(1)
+	n := 0
+	c := tx.Bucket(bucketAudit).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq := binary.BigEndian.Uint64(k)
+		var e AuditEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return n, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
+		}
+		switch {
+		case e.Seq != seq:
+			return n, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("stored under %d but numbered %d", seq, e.Seq)}
+		case e.Hash != e.computeHash():
+			return n, &AuditProblem{Seq: seq, What: "altered", Msg: "content does not match its hash"}
+		case seq > want:
+			return n, &AuditProblem{Seq: want, What: "missing", Msg: fmt.Sprintf("entries %d to %d are gone", want, seq-1)}
+		case e.Prev != prev:
+			// In sequence and self-consistent but not chained to its predecessor: it was
+			// put in place of, or between, the original entries.
+			return n, &AuditProblem{Seq: seq, What: "inserted", Msg: "does not follow the previous entry's hash"}
+		}
+		prev = e.Hash
+		want = seq + 1
+		n++
+	}
+	return n, nil
+}
+
+// Audit returns audit entries with Seq > after, oldest first, at most limit.
+func (s *Store) Audit(ctx context.Context, after uint64, limit int) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			var e AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("audit %x: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,377 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/fieldforms/fieldforms/form"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The search index is a list of immutable segments, each a sorted dictionary of terms
+// with the document numbers that hold them. Every version of a record gets a new
+// document number, so an edit never rewrites old segments: the old number simply stops
+// being live (the docs bucket no longer maps it) and merges drop it.
+
+const (
+	maxTermLen   = 40
+	maxSegments  = 8
+	smallResults = 2048 // at most this many hits are sorted directly; more walk by recency
+)
+
+// Special terms index the filters, so they intersect like words. They start with a
+// byte no word contains.
+func termTemplate(id string) string { return "\x01t" + id }
+func termStatus(s string) string    { return "\x01s" + s }
+
+var (
+	termLive    = "\x01d0"
+	termDeleted = "\x01d1"
+)
+
+// tokenize splits text into lowercase words of letters and digits.
+func tokenize(s string, add func(string)) {
+	start := -1
+	flush := func(end int) {
+		if start >= 0 {
+			w := strings.ToLower(s[start:end])
+			if len(w) > maxTermLen {
+				w = w[:maxTermLen]
+			}
+			add(w)
+			start = -1
+		}
+	}
+	for i, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if start < 0 {
+				start = i
+			}
+		} else {
+			flush(i)
+		}
+	}
+	flush(len(s))
+}
+
+// recordTerms lists the distinct terms of a record, sorted.
+func recordTerms(r *form.Record) []string {
+	set := map[string]struct{}{}
+	add := func(w string) { set[w] = struct{}{} }
+	for id, fv := range r.Fields {
+		if strings.HasPrefix(id, "_") || len(fv.Value) == 0 {
+			continue
+		}
+		switch fv.Value[0] {
+		case '"', '[', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			if fv.Value[0] == '[' && bytes.Contains(fv.Value, []byte(`"sha256"`)) {
+				for _, name := range attachmentNames(fv.Value) {
+					tokenize(name, add)
+				}
+				continue
+			}
+			tokenize(form.DisplayValue(fv.Value), add)
+		}
+	}
+	set[termTemplate(r.Template)] = struct{}{}
+	set[termStatus(r.Status())] = struct{}{}
+	if r.Deleted() {
+		set[termDeleted] = struct{}{}
+	} else {
+		set[termLive] = struct{}{}
+	}
+	out := make([]string, 0, len(set))
+	for w := range set {
+		out = append(out, w)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func attachmentNames(v []byte) []string {
+	var names []string
+	for _, part := range bytes.Split(v, []byte(`"name":"`))[1:] {
+		if end := bytes.IndexByte(part, '"'); end > 0 {
+			names = append(names, string(part[:end]))
+		}
+	}
+	return names
+}
+
+// segmentBuilder gathers the postings of one batch of records.
+type segmentBuilder struct {
+	postings map[string][]uint32
+}
+
+func (b *segmentBuilder) add(doc uint32, terms []string) {
+	if b.postings == nil {
+		b.postings = make(map[string][]uint32)
+	}
+	for _, t := range terms {
+		b.postings[t] = append(b.postings[t], doc)
+	}
+}
+
+// encodeSegment writes terms in order with their ascending document numbers:
+//
+//	u32 n | u32 offset × n | entries: u16 len, term, uvarint count, uvarint deltas
+func encodeSegment(terms []string, lists func(i int) []uint32) []byte {
+	var entries bytes.Buffer
+	offsets := make([]uint32, len(terms))
+	var tmp [binary.MaxVarintLen64]byte
+	for i, t := range terms {
+		offsets[i] = uint32(entries.Len())
+		var l [2]byte
+		binary.BigEndian.PutUint16(l[:], uint16(len(t)))
+		entries.Write(l[:])
+		entries.WriteString(t)
+		docs := lists(i)
+		entries.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(docs)))])
+		prev := uint32(0)
+		for _, d := range docs {
+			entries.Write(tmp[:binary.PutUvarint(tmp[:], uint64(d-prev))])
+			prev = d
+		}
+	}
+	out := make([]byte, 4+4*len(terms), 4+4*len(terms)+entries.Len())
+	binary.BigEndian.PutUint32(out, uint32(len(terms)))
+	for i, o := range offsets {
+		binary.BigEndian.PutUint32(out[4+4*i:], o)
+	}
+	return append(out, entries.Bytes()...)
+}
+
+// segment reads an encoded segment in place.
+type segment struct {
+	data []byte
+	n    int
+	base int
+}
+
+func openSegment(data []byte) (segment, error) {
+	if len(data) < 4 {
+		return segment{}, fmt.Errorf("%w: index segment too short", ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint32(data))
+	if 4+4*n > len(data) {
+		return segment{}, fmt.Errorf("%w: index segment header", ErrCorrupt)
+	}
+	return segment{data: data, n: n, base: 4 + 4*n}, nil
+}
+
+func (s segment) entry(i int) (term []byte, rest []byte) {
+	off := s.base + int(binary.BigEndian.Uint32(s.data[4+4*i:]))
+	l := int(binary.BigEndian.Uint16(s.data[off:]))
+	return s.data[off+2 : off+2+l], s.data[off+2+l:]
+}
+
+// lowerBound is the first entry whose term is >= t.
+func (s segment) lowerBound(t []byte) int {
+	return sort.Search(s.n, func(i int) bool {
+		term, _ := s.entry(i)
+		return bytes.Compare(term, t) >= 0
+	})
+}
+
+// forEachDoc calls fn for every document number of the entry's list.
+func forEachDoc(rest []byte, fn func(uint32)) {
+	count, n := binary.Uvarint(rest)
+	rest = rest[n:]
+	d := uint32(0)
+	for k := uint64(0); k < count; k++ {
+		delta, n := binary.Uvarint(rest)
+		rest = rest[n:]
+		d += uint32(delta)
+		fn(d)
+	}
+}
+
+// bitset is a set of document numbers.
+type bitset []uint64
+
+func newBitset(max uint32) bitset { return make(bitset, max/64+1) }
+
+func (b bitset) set(d uint32) {
+	if int(d/64) < len(b) {
+		b[d/64] |= 1 << (d % 64)
+	}
+}
+
+func (b bitset) has(d uint32) bool { return int(d/64) < len(b) && b[d/64]&(1<<(d%64)) != 0 }
+
+func (b bitset) and(o bitset) {
+	for i := range b {
+		if i < len(o) {
+			b[i] &= o[i]
+		} else {
+			b[i] = 0
+		}
+	}
+}
+
+func (b bitset) count() int {
+	n := 0
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+func (b bitset) each(fn func(uint32)) {
+	for i, w := range b {
+		for w != 0 {
+			t := bits.TrailingZeros64(w)
+			fn(uint32(i*64 + t))
+			w &= w - 1
+		}
+	}
+}
+
+// termSet returns the documents holding term, or any term starting with it when
+// prefix is set, across every segment.
+func termSet(tx *bolt.Tx, term string, prefix bool, max uint32) (bitset, error) {
+	out := newBitset(max)
+	c := tx.Bucket(bucketSegments).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seg, err := openSegment(v)
+		if err != nil {
+			return nil, err
+		}
+		t := []byte(term)
+		for i := seg.lowerBound(t); i < seg.n; i++ {
+			got, rest := seg.entry(i)
+			if !(bytes.Equal(got, t) || prefix && bytes.HasPrefix(got, t)) {
+				break
+			}
+			forEachDoc(rest, out.set)
+		}
+	}
+	return out, nil
+}
+
+// writeSegment stores a batch's postings as a new segment and merges when there are
+// too many. It runs inside the apply transaction.
+func writeSegment(tx *bolt.Tx, b *segmentBuilder) error {
+	if len(b.postings) == 0 {
+		return nil
+	}
+	terms := make([]string, 0, len(b.postings))
+	for t := range b.postings {
+		terms = append(terms, t)
+	}
+	sort.Strings(terms)
+	data := encodeSegment(terms, func(i int) []uint32 { return b.postings[terms[i]] })
+	bk := tx.Bucket(bucketSegments)
+	seq, err := bk.NextSequence()
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if err := bk.Put(u64(seq), data); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if bk.Stats().KeyN > maxSegments {
+		return mergeSegments(tx)
+	}
+	return nil
+}
+
+// mergeSegments merges the newest half of the segments into one and drops the
+// postings of documents that are no longer live. Merging the newest ones keeps each
+// segment a run of consecutive document numbers, so lists concatenate in order, and
+// a big old segment is rewritten rarely.
+func mergeSegments(tx *bolt.Tx) error {
+	bk := tx.Bucket(bucketSegments)
+	var keys [][]byte
+	var segs []segment
+	c := bk.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seg, err := openSegment(v)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, append([]byte(nil), k...))
+		segs = append(segs, seg)
+	}
+	from := len(segs) / 2
+	if len(segs)-from < 2 {
+		return nil
+	}
+	live, err := liveDocs(tx)
+	if err != nil {
+		return err
+	}
+	// A k-way merge by term over the chosen segments, oldest first.
+	group := segs[from:]
+	pos := make([]int, len(group))
+	var terms []string
+	var lists [][]uint32
+	for {
+		var min []byte
+		for g, s := range group {
+			if pos[g] < s.n {
+				t, _ := s.entry(pos[g])
+				if min == nil || bytes.Compare(t, min) < 0 {
+					min = t
+				}
+			}
+		}
+		if min == nil {
+			break
+		}
+		var docs []uint32
+		term := string(min)
+		for g, s := range group {
+			if pos[g] < s.n {
+				if t, rest := s.entry(pos[g]); string(t) == term {
+					forEachDoc(rest, func(d uint32) {
+						if live.has(d) {
+							docs = append(docs, d)
+						}
+					})
+					pos[g]++
+				}
+			}
+		}
+		if len(docs) > 0 {
+			terms = append(terms, term)
+			lists = append(lists, docs)
+		}
+	}
+	data := encodeSegment(terms, func(i int) []uint32 { return lists[i] })
+	for _, k := range keys[from:] {
+		if err := bk.Delete(k); err != nil {
+			return fmt.Errorf("index merge: %w", err)
+		}
+	}
+	if len(terms) == 0 {
+		return nil
+	}
+	if err := bk.Put(keys[from], data); err != nil {
+		return fmt.Errorf("index merge: %w", err)
+	}
+	return nil
+}
+
+// liveDocs is the set of document numbers that belong to a current record version.
+func liveDocs(tx *bolt.Tx) (bitset, error) {
+	max := maxDoc(tx)
+	live := newBitset(max)
+	c := tx.Bucket(bucketDocs).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) != 4 {
+			return nil, errors.New("index: malformed document key")
+		}
+		live.set(binary.BigEndian.Uint32(k))
+	}
+	return live, nil
+}
+
+func maxDoc(tx *bolt.Tx) uint32 {
+	return uint32(tx.Bucket(bucketDocs).Sequence())
+}

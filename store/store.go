@@ -1,0 +1,378 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fieldforms/fieldforms/form"
+	bolt "go.etcd.io/bbolt"
+)
+
+// File names inside a replica's folder.
+const (
+	DBFile         = "replica.db"
+	JournalFile    = "journal.log"
+	AttachmentsDir = "attachments"
+)
+
+var (
+	bucketMeta        = []byte("meta")
+	bucketRecords     = []byte("records")     // record id → canonical record
+	bucketRecMeta     = []byte("recmeta")     // record id → recMeta
+	bucketByUpdated   = []byte("byupdated")   // updated HLC + record id → doc number
+	bucketFeed        = []byte("feed")        // feed seq → record id: records in order of change
+	bucketDocs        = []byte("docs")        // doc number → record id (live versions only)
+	bucketSegments    = []byte("segments")    // segment seq → index segment
+	bucketTemplates   = []byte("templates")   // template id + version → template JSON
+	bucketOutbox      = []byte("outbox")      // seq → change (pending)
+	bucketDead        = []byte("dead")        // seq → deadLetter
+	bucketAudit       = []byte("audit")       // seq → audit entry
+	bucketAuditByRec  = []byte("auditbyrec")  // record id + seq → nil
+	bucketAttachments = []byte("attachments") // sha256 → attachment state
+	bucketApplied     = []byte("applied")     // change id → nil: changes already merged
+	bucketState       = []byte("state")       // free keys for the sync engine
+
+	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketRecMeta, bucketByUpdated, bucketFeed,
+		bucketDocs, bucketSegments, bucketTemplates, bucketOutbox, bucketDead, bucketAudit,
+		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState}
+
+	metaSchema   = []byte("schema")
+	metaDevice   = []byte("device")
+	metaApplied  = []byte("journal_applied") // last journal LSN applied to bbolt
+	metaClock    = []byte("clock")           // highest HLC issued, so a clock set back cannot reorder edits
+	metaRecCount = []byte("records")
+	metaDelCount = []byte("deleted")
+)
+
+const schemaVersion = 1
+
+// Options configure a store. The zero value works.
+type Options struct {
+	// Device is this replica's device ID. When empty, the ID saved in the replica is
+	// used, and a new replica makes one.
+	Device string
+	// LockTimeout bounds the wait for another process's lock on the replica.
+	LockTimeout time.Duration
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+	// Now reads the wall clock; tests inject it.
+	Now func() time.Time
+	// InitialMmapSize is passed to bbolt; a large value avoids remapping as the file
+	// grows. Default 256 MiB.
+	InitialMmapSize int
+}
+
+// Store is an open replica. It is safe for concurrent use.
+type Store struct {
+	dir    string
+	db     *bolt.DB
+	log    *slog.Logger
+	clock  *form.Clock
+	device string
+	now    func() time.Time
+
+	// The writer: saves are serialised here, appended to the journal and queued for
+	// the applier. Direct transactions also hold it, after the queue has drained.
+	wmu       sync.Mutex
+	journal   *journal
+	nextLSN   uint64
+	nextOut   uint64
+	nextAudit uint64
+	lastHash  string
+	dirty     map[string]dirtyRecord // records saved but not yet applied
+	savedHLC  form.HLC
+
+	// The applier.
+	amu      sync.Mutex
+	acond    *sync.Cond
+	queue    []*frame
+	written  uint64
+	applied  uint64
+	applyErr error
+	closed   bool
+	done     chan struct{}
+
+	tmu       sync.RWMutex
+	templates map[form.TemplateKey]*form.Template
+
+	closeOnce sync.Once
+}
+
+type dirtyRecord struct {
+	rec form.Record
+	lsn uint64
+}
+
+// Open opens or creates the replica in dir, applies what the journal holds beyond the
+// database, and starts the applier.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.InitialMmapSize == 0 {
+		opts.InitialMmapSize = 256 << 20
+	}
+	if err := os.MkdirAll(filepath.Join(dir, AttachmentsDir), 0o700); err != nil {
+		return nil, fmt.Errorf("open replica: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{
+		Timeout:         opts.LockTimeout,
+		InitialMmapSize: opts.InitialMmapSize,
+		FreelistType:    bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open replica %s: %w", dir, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open replica %s: %w", dir, err)
+	}
+	s := &Store{
+		dir: dir, db: db, log: opts.Logger, now: opts.Now,
+		clock:     form.NewClock(opts.Now),
+		dirty:     map[string]dirtyRecord{},
+		templates: map[form.TemplateKey]*form.Template{},
+		done:      make(chan struct{}),
+	}
+	s.acond = sync.NewCond(&s.amu)
+	if err := s.init(ctx, opts.Device); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.applier()
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context, device string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bucketMeta)
+		if v := m.Get(metaSchema); v != nil && binary.BigEndian.Uint32(v) > schemaVersion {
+			return fmt.Errorf("replica schema %d is newer than this program (%d)", binary.BigEndian.Uint32(v), schemaVersion)
+		}
+		var sv [4]byte
+		binary.BigEndian.PutUint32(sv[:], schemaVersion)
+		if err := m.Put(metaSchema, sv[:]); err != nil {
+			return err
+		}
+		saved := string(m.Get(metaDevice))
+		switch {
+		case device == "" && saved == "":
+			device = form.NewID()
+		case device == "":
+			device = saved
+		}
+		if !form.ValidDevice(device) {
+			return fmt.Errorf("device id %q: %w", device, ErrBadInput)
+		}
+		return m.Put(metaDevice, []byte(device))
+	})
+	if err != nil {
+		return fmt.Errorf("open replica: %w", err)
+	}
+	s.device = device
+	if err := s.loadTemplates(); err != nil {
+		return err
+	}
+	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log)
+	if err != nil {
+		return fmt.Errorf("open replica: %w", err)
+	}
+	s.journal = j
+	// Apply what the journal holds beyond the database, then start it afresh.
+	var applied uint64
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		applied = getU64(tx.Bucket(bucketMeta), metaApplied)
+		var todo []*frame
+		for _, f := range frames {
+			if f.LSN > applied {
+				todo = append(todo, f)
+			}
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		s.log.Info("replaying journal", "entries", len(todo))
+		if err := s.applyFrames(tx, todo); err != nil {
+			return err
+		}
+		applied = todo[len(todo)-1].LSN
+		return nil
+	})
+	if err != nil {
+		j.close()
+		return fmt.Errorf("open replica: replay journal: %w", err)
+	}
+	if err := j.reset(); err != nil {
+		j.close()
+		return fmt.Errorf("open replica: %w", err)
+	}
+	s.nextLSN, s.written, s.applied = applied+1, applied, applied
+	return s.db.View(func(tx *bolt.Tx) error {
+		s.nextOut = lastKey(tx.Bucket(bucketOutbox), tx.Bucket(bucketDead)) + 1
+		s.nextAudit = lastKey(tx.Bucket(bucketAudit)) + 1
+		if _, v := tx.Bucket(bucketAudit).Cursor().Last(); v != nil {
+			var e AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("open replica: last audit entry: %w", err)
+			}
+			s.lastHash = e.Hash
+		}
+		if v := tx.Bucket(bucketMeta).Get(metaClock); v != nil {
+			_ = s.clock.Observe(form.HLC(binary.BigEndian.Uint64(v)))
+		}
+		return nil
+	})
+}
+
+// Close stops the applier after it has applied every save, and closes the files. It
+// is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		s.amu.Lock()
+		s.closed = true
+		s.acond.Broadcast()
+		s.amu.Unlock()
+		<-s.done
+		if e := s.journal.close(); e != nil {
+			err = e
+		}
+		if e := s.db.Close(); e != nil && err == nil {
+			err = e
+		}
+	})
+	return err
+}
+
+// Device is the device ID this replica stamps its edits with.
+func (s *Store) Device() string { return s.device }
+
+// Dir is the replica's folder.
+func (s *Store) Dir() string { return s.dir }
+
+// Clock is the replica's hybrid logical clock.
+func (s *Store) Clock() *form.Clock { return s.clock }
+
+// view runs fn in a read transaction after every acknowledged save is applied.
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := s.barrier(ctx); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction of its own, after the journal has drained and
+// with the writer held, so it sees and orders after every save.
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.barrier(ctx); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+// barrier waits until everything journalled so far is in bbolt.
+func (s *Store) barrier(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	target := s.written
+	for s.applied < target && s.applyErr == nil && !s.closed {
+		s.acond.Wait()
+	}
+	switch {
+	case s.applyErr != nil:
+		return fmt.Errorf("replica: %w", s.applyErr)
+	case s.closed && s.applied < target:
+		return ErrClosed
+	case s.closed:
+		return ErrClosed
+	}
+	return nil
+}
+
+// State reads a key the sync engine keeps in the replica; nil when absent.
+func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
+	var out []byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketState).Get([]byte(key)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetState writes keys for the sync engine in one transaction; a nil value deletes.
+func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketState)
+		for k, v := range kv {
+			var err error
+			if v == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), v)
+			}
+			if err != nil {
+				return fmt.Errorf("set state %q: %w", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func u32(n uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], n)
+	return b[:]
+}
+
+func getU64(b *bolt.Bucket, key []byte) uint64 {
+	if v := b.Get(key); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// lastKey is the largest 8-byte key across the buckets.
+func lastKey(bs ...*bolt.Bucket) uint64 {
+	var max uint64
+	for _, b := range bs {
+		if k, _ := b.Cursor().Last(); len(k) == 8 {
+			if n := binary.BigEndian.Uint64(k); n > max {
+				max = n
+			}
+		}
+	}
+	return max
+}

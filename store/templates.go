@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/fieldforms/fieldforms/form"
+	bolt "go.etcd.io/bbolt"
+)
+
+func templateKey(k form.TemplateKey) []byte {
+	return append(append([]byte(k.ID), 0), u32(uint32(k.Version))...)
+}
+
+// ErrTemplateConflict: a template version already exists with different content.
+// Versions are immutable: a changed template is a new version.
+var ErrTemplateConflict = errors.New("template version already exists with different content")
+
+// PutTemplate saves a template version. Saving the same version again with the same
+// content changes nothing; with other content it is ErrTemplateConflict.
+func (s *Store) PutTemplate(ctx context.Context, t *form.Template) error {
+	data := t.Encode()
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTemplates)
+		k := templateKey(t.Key())
+		if old := b.Get(k); old != nil {
+			if string(old) == string(data) {
+				return nil
+			}
+			return fmt.Errorf("put template %s: %w", t.Key(), ErrTemplateConflict)
+		}
+		return b.Put(k, data)
+	})
+	if err != nil {
+		return err
+	}
+	s.tmu.Lock()
+	s.templates[t.Key()] = t
+	s.tmu.Unlock()
+	return nil
+}
+
+// Template returns one version of a template.
+func (s *Store) Template(k form.TemplateKey) (*form.Template, error) {
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	t, ok := s.templates[k]
+	if !ok {
+		return nil, fmt.Errorf("template %s: %w", k, ErrUnknownTemplate)
+	}
+	return t, nil
+}
+
+// LatestTemplate returns the highest version of a template.
+func (s *Store) LatestTemplate(id string) (*form.Template, error) {
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	var best *form.Template
+	for k, t := range s.templates {
+		if k.ID == id && (best == nil || k.Version > best.Version) {
+			best = t
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("template %q: %w", id, ErrUnknownTemplate)
+	}
+	return best, nil
+}
+
+// Templates lists every template version, by ID then version.
+func (s *Store) Templates() []*form.Template {
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	out := make([]*form.Template, 0, len(s.templates))
+	for _, t := range s.templates {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out
+}
+
+func (s *Store) loadTemplates() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTemplates).ForEach(func(k, v []byte) error {
+			t, err := form.ParseTemplate(v)
+			if err != nil {
+				return fmt.Errorf("load template %q: %w", k, err)
+			}
+			s.templates[t.Key()] = t
+			return nil
+		})
+	})
+}
