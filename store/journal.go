@@ -24,20 +24,37 @@ type frame struct {
 	Clock   form.HLC      `json:"clock"`
 }
 
-// journal is an append-only file of frames: u32 length, u32 CRC-32C, payload.
+// journal is a file of frames that is reused rather than grown: it is filled with
+// zeros ahead of use, so appending a frame overwrites blocks the file already has and
+// the fsync needs to flush only the data, not the file system's metadata.
+//
+//	header (4096 bytes): "FFJ1", u64 generation, u32 CRC-32C of the two
+//	frames from 4096:    u32 length, u32 CRC-32C of generation+payload, u64 generation, payload
+//
+// Emptying the journal bumps the generation; frames of an older generation, left in
+// the file, end the log like zeros do.
 type journal struct {
-	f    *os.File
-	size int64
-	log  *slog.Logger
+	f     *os.File
+	gen   uint64
+	size  int64 // where the next frame goes
+	alloc int64 // bytes of the file that exist (zero-filled beyond size)
+	log   *slog.Logger
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-const maxFrame = 64 << 20
+const (
+	maxFrame       = 64 << 20
+	journalHeader  = 4096
+	journalChunk   = 4 << 20
+	frameHeaderLen = 16
+)
 
-// openJournal reads every whole frame. A torn or unreadable tail is a save that was
-// never acknowledged (its fsync did not return), so it is cut off; a bad frame
-// followed by good data is corruption and an error.
+var journalMagic = []byte("FFJ1")
+
+// openJournal reads every whole frame of the current generation. A torn or unreadable
+// tail is a save that was never acknowledged (its fsync did not return), so it is cut
+// off; a bad frame followed by a good one is corruption and an error.
 func openJournal(path string, log *slog.Logger) (*journal, []*frame, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -48,95 +65,177 @@ func openJournal(path string, log *slog.Logger) (*journal, []*frame, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
+	j := &journal{f: f, log: log, alloc: int64(len(data))}
+	if len(data) < journalHeader || string(data[:4]) != string(journalMagic) ||
+		crc32.Checksum(data[4:12], castagnoli) != binary.LittleEndian.Uint32(data[12:16]) {
+		if len(data) > 0 && hasAnyData(data) {
+			f.Close()
+			return nil, nil, fmt.Errorf("journal %s: %w: unreadable header", path, ErrCorrupt)
+		}
+		// A new journal, or one whose creation was cut short before any save.
+		if err := j.start(1); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return j, nil, nil
+	}
+	j.gen = binary.LittleEndian.Uint64(data[4:12])
 	var frames []*frame
-	off := 0
+	off := journalHeader
 	for off < len(data) {
-		fr, n, ferr := readFrame(data[off:])
+		fr, n, ferr := readFrame(data[off:], j.gen)
+		if ferr == errEndOfLog {
+			break
+		}
 		if ferr != nil {
-			if off+n < len(data) && hasFrameAfter(data[off+8:]) {
+			if hasFrameAfter(data[off+frameHeaderLen:], j.gen) {
 				f.Close()
 				return nil, nil, fmt.Errorf("journal %s at byte %d: %w: %v", path, off, ErrCorrupt, ferr)
 			}
-			log.Warn("journal: dropping a torn entry at the end", "offset", off, "bytes", len(data)-off)
+			log.Warn("journal: dropping a torn entry at the end", "offset", off)
 			break
 		}
 		frames = append(frames, fr)
 		off += n
 	}
-	return &journal{f: f, size: int64(off), log: log}, frames, nil
+	j.size = int64(off)
+	return j, frames, nil
 }
 
-func readFrame(b []byte) (*frame, int, error) {
-	if len(b) < 8 {
-		return nil, len(b), errors.New("short header")
+var errEndOfLog = errors.New("end of log")
+
+func readFrame(b []byte, gen uint64) (*frame, int, error) {
+	if len(b) < frameHeaderLen {
+		return nil, 0, errEndOfLog
 	}
 	n := int(binary.LittleEndian.Uint32(b))
-	if n > maxFrame || 8+n > len(b) {
-		return nil, len(b), errors.New("short entry")
+	g := binary.LittleEndian.Uint64(b[8:16])
+	if n == 0 && g == 0 {
+		return nil, 0, errEndOfLog
 	}
-	payload := b[8 : 8+n]
-	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
-		return nil, 8 + n, errors.New("checksum mismatch")
+	if g != gen && n <= maxFrame && frameHeaderLen+n <= len(b) &&
+		crc32.Checksum(b[8:frameHeaderLen+n], castagnoli) == binary.LittleEndian.Uint32(b[4:]) {
+		return nil, 0, errEndOfLog // a whole frame of an earlier generation
+	}
+	if n > maxFrame || frameHeaderLen+n > len(b) {
+		return nil, 0, errors.New("short entry")
+	}
+	if crc32.Checksum(b[8:frameHeaderLen+n], castagnoli) != binary.LittleEndian.Uint32(b[4:]) || g != gen {
+		return nil, 0, errors.New("checksum mismatch")
 	}
 	var fr frame
-	if err := json.Unmarshal(payload, &fr); err != nil {
-		return nil, 8 + n, fmt.Errorf("entry: %w", err)
+	if err := json.Unmarshal(b[frameHeaderLen:frameHeaderLen+n], &fr); err != nil {
+		return nil, 0, fmt.Errorf("entry: %w", err)
 	}
-	return &fr, 8 + n, nil
+	return &fr, frameHeaderLen + n, nil
 }
 
-// hasFrameAfter reports whether a valid frame starts anywhere in b: a bad frame that
-// is followed by a good one cannot be a torn tail.
-func hasFrameAfter(b []byte) bool {
-	for i := 0; i+8 <= len(b); i++ {
-		if _, _, err := readFrame(b[i:]); err == nil {
+// hasFrameAfter reports whether a valid frame of this generation starts anywhere in b:
+// a bad frame followed by a good one cannot be a torn tail.
+func hasFrameAfter(b []byte, gen uint64) bool {
+	var g [8]byte
+	binary.LittleEndian.PutUint64(g[:], gen)
+	for i := 8; i+8 <= len(b); i++ {
+		if string(b[i:i+8]) != string(g[:]) {
+			continue
+		}
+		if fr, _, err := readFrame(b[i-8:], gen); err == nil && fr != nil {
 			return true
 		}
 	}
 	return false
 }
 
-// append writes one frame and fsyncs it. On a failed write the file is cut back, so a
-// half-written frame is not followed by later ones.
-func (j *journal) append(payload []byte) error {
-	buf := make([]byte, 8+len(payload))
-	binary.LittleEndian.PutUint32(buf, uint32(len(payload)))
-	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(payload, castagnoli))
-	copy(buf[8:], payload)
-	if _, err := j.f.WriteAt(buf, j.size); err != nil {
-		_ = j.f.Truncate(j.size)
-		return fmt.Errorf("journal: write: %w", err)
+func hasAnyData(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return true
+		}
 	}
-	if err := j.f.Sync(); err != nil {
-		_ = j.f.Truncate(j.size)
+	return false
+}
+
+// start begins a generation: a new header, durable before any frame of it is written.
+func (j *journal) start(gen uint64) error {
+	if j.alloc < journalHeader+journalChunk {
+		if err := j.grow(journalHeader + journalChunk); err != nil {
+			return err
+		}
+	}
+	h := make([]byte, journalHeader)
+	copy(h, journalMagic)
+	binary.LittleEndian.PutUint64(h[4:], gen)
+	binary.LittleEndian.PutUint32(h[12:], crc32.Checksum(h[4:12], castagnoli))
+	if _, err := j.f.WriteAt(h, 0); err != nil {
+		return fmt.Errorf("journal: header: %w", err)
+	}
+	if err := datasync(j.f); err != nil {
 		return fmt.Errorf("journal: fsync: %w", err)
 	}
-	j.size += int64(len(buf))
+	j.gen, j.size = gen, journalHeader
+	return nil
+}
+
+// grow zero-fills the file up to at least n bytes and makes the new size durable.
+func (j *journal) grow(n int64) error {
+	target := (n + journalChunk - 1) / journalChunk * journalChunk
+	zeros := make([]byte, 1<<20)
+	for off := j.alloc; off < target; off += int64(len(zeros)) {
+		if _, err := j.f.WriteAt(zeros[:min(int64(len(zeros)), target-off)], off); err != nil {
+			return fmt.Errorf("journal: grow: %w", err)
+		}
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal: fsync: %w", err)
+	}
+	j.alloc = target
+	return nil
+}
+
+// append writes one frame and makes it durable.
+func (j *journal) append(payload []byte) error {
+	buf := make([]byte, frameHeaderLen+len(payload), frameHeaderLen+len(payload)+frameHeaderLen)
+	binary.LittleEndian.PutUint32(buf, uint32(len(payload)))
+	binary.LittleEndian.PutUint64(buf[8:], j.gen)
+	copy(buf[frameHeaderLen:], payload)
+	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(buf[8:], castagnoli))
+	// The frame must be followed by zeros (or the end of the file) for the reader to
+	// stop there; a leftover frame of an earlier generation stops it too.
+	end := j.size + int64(len(buf))
+	if end+frameHeaderLen > j.alloc {
+		if err := j.grow(end + frameHeaderLen); err != nil {
+			return err
+		}
+	}
+	if _, err := j.f.WriteAt(buf, j.size); err != nil {
+		return fmt.Errorf("journal: write: %w", err)
+	}
+	if err := datasync(j.f); err != nil {
+		return fmt.Errorf("journal: fsync: %w", err)
+	}
+	j.size = end
 	return nil
 }
 
 // reset empties the journal once everything in it is applied to bbolt.
 func (j *journal) reset() error {
-	if j.size == 0 {
-		if st, err := j.f.Stat(); err == nil && st.Size() == 0 {
-			return nil
-		}
+	if j.size == journalHeader {
+		return nil
 	}
-	if err := j.f.Truncate(0); err != nil {
-		return fmt.Errorf("journal: truncate: %w", err)
-	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal: fsync: %w", err)
-	}
-	j.size = 0
-	return nil
+	return j.start(j.gen + 1)
 }
 
 func (j *journal) close() error { return j.f.Close() }
 
 // journalLimit is the size after which the applier empties the journal at the next
 // moment when everything is applied.
-const journalLimit = 4 << 20
+const journalLimit = 2 << 20
+
+// The applier waits up to applyDelay to gather up to applyBatch saves per commit.
+const (
+	applyDelay = 20 * time.Millisecond
+	applyBatch = 512
+)
 
 // applier moves journalled frames into bbolt in batches, in order.
 func (s *Store) applier() {
@@ -150,6 +249,18 @@ func (s *Store) applier() {
 		if len(s.queue) == 0 && s.closed {
 			s.amu.Unlock()
 			return
+		}
+		// Gather saves for a moment unless someone waits to read: fewer, larger
+		// commits leave the disk to the saves' own fsyncs.
+		if !s.closed && s.readers == 0 && len(s.queue) < applyBatch {
+			s.amu.Unlock()
+			t := time.NewTimer(applyDelay)
+			select {
+			case <-s.urgent:
+			case <-t.C:
+			}
+			t.Stop()
+			s.amu.Lock()
 		}
 		batch := s.queue
 		s.amu.Unlock()
@@ -256,7 +367,12 @@ func (s *Store) commitFrame(fr *frame) error {
 	if err != nil {
 		return fmt.Errorf("journal: encode: %w", err)
 	}
-	if err := s.journal.append(payload); err != nil {
+	t0 := time.Now()
+	err = s.journal.append(payload)
+	if probeAppend != nil {
+		probeAppend(time.Since(t0))
+	}
+	if err != nil {
 		return err
 	}
 	s.nextLSN++
@@ -267,3 +383,5 @@ func (s *Store) commitFrame(fr *frame) error {
 	s.amu.Unlock()
 	return nil
 }
+
+var probeAppend func(time.Duration)

@@ -98,6 +98,8 @@ type Store struct {
 	applied  uint64
 	applyErr error
 	closed   bool
+	readers  int           // reads waiting for the applier
+	urgent   chan struct{} // wakes the applier for a waiting read
 	done     chan struct{}
 
 	tmu       sync.RWMutex
@@ -146,6 +148,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		dirty:     map[string]dirtyRecord{},
 		templates: map[form.TemplateKey]*form.Template{},
 		done:      make(chan struct{}),
+		urgent:    make(chan struct{}, 1),
 	}
 	s.acond = sync.NewCond(&s.amu)
 	if err := s.init(ctx, opts.Device); err != nil {
@@ -252,6 +255,7 @@ func (s *Store) Close() error {
 		s.amu.Lock()
 		s.closed = true
 		s.acond.Broadcast()
+		s.wake()
 		s.amu.Unlock()
 		<-s.done
 		if e := s.journal.close(); e != nil {
@@ -300,18 +304,29 @@ func (s *Store) barrier(ctx context.Context) error {
 	s.amu.Lock()
 	defer s.amu.Unlock()
 	target := s.written
-	for s.applied < target && s.applyErr == nil && !s.closed {
-		s.acond.Wait()
+	if s.applied < target {
+		s.readers++
+		s.wake()
+		for s.applied < target && s.applyErr == nil && !s.closed {
+			s.acond.Wait()
+		}
+		s.readers--
 	}
 	switch {
 	case s.applyErr != nil:
 		return fmt.Errorf("replica: %w", s.applyErr)
-	case s.closed && s.applied < target:
-		return ErrClosed
 	case s.closed:
 		return ErrClosed
 	}
 	return nil
+}
+
+// wake tells the applier not to wait for more saves.
+func (s *Store) wake() {
+	select {
+	case s.urgent <- struct{}{}:
+	default:
+	}
 }
 
 // State reads a key the sync engine keeps in the replica; nil when absent.

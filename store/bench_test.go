@@ -1,0 +1,185 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/internal/benchdata"
+	"github.com/fieldforms/fieldforms/store"
+)
+
+// The benchmarks print figures as `name value unit` lines (make bench collects them),
+// each next to the physical limit or the reference measured in the same run.
+
+func figure(name string, value float64, unit string) {
+	fmt.Printf("%s %.4g %s\n", name, value, unit)
+}
+
+func percentile(d []time.Duration, p float64) float64 {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(float64(len(s))*p+0.999999) - 1
+	if i < 0 {
+		i = 0
+	}
+	return float64(s[i].Nanoseconds()) / 1e6
+}
+
+// BenchmarkSave compares one durable save with the disk's own limit: a 4 KB append and
+// fsync in the same folder. The two alternate in rounds so noise hits both alike.
+func BenchmarkSave(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	s := mustOpenDir(b, filepath.Join(dir, "replica"))
+	f, err := os.Create(filepath.Join(dir, "fsync-probe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	block := make([]byte, 4096)
+	notes := make([]byte, 0, 400)
+	for i := 0; i < 50; i++ {
+		notes = append(notes, "valve pressure checked "...)
+	}
+	var fsyncs, saves []time.Duration
+	const rounds, per = 10, 200
+	for r := 0; r < rounds; r++ {
+		for i := 0; i < per; i++ {
+			t0 := time.Now()
+			if _, err := f.Write(block); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			fsyncs = append(fsyncs, time.Since(t0))
+		}
+		for i := 0; i < per; i++ {
+			vals := form.Values{
+				"site_code": []byte(fmt.Sprintf(`"S-%05d"`, rand.IntN(100000))),
+				"inspector": []byte(`"Ana Lima"`),
+				"notes":     []byte(fmt.Sprintf("%q", notes[:300])),
+				"pressure":  []byte(fmt.Sprint(rand.IntN(400))),
+				"visited":   []byte(`"2026-11-26"`),
+				"ok":        []byte(`true`),
+			}
+			t0 := time.Now()
+			if _, err := s.Save(ctx, store.Edit{Template: inspection, Values: vals, Author: "bench"}); err != nil {
+				b.Fatal(err)
+			}
+			saves = append(saves, time.Since(t0))
+		}
+	}
+	f50, f99 := percentile(fsyncs, .50), percentile(fsyncs, .99)
+	s50, s99 := percentile(saves, .50), percentile(saves, .99)
+	figure("fsync_p50_ms", f50, "ms")
+	figure("fsync_p99_ms", f99, "ms")
+	figure("save_p50_ms", s50, "ms")
+	figure("save_p99_ms", s99, "ms")
+	figure("save_p50_over_fsync", s50/f50, "x")
+	figure("save_p99_over_fsync", s99/f99, "x")
+}
+
+// BenchmarkReplica100k loads the peer benchmark's 100,000 documents the way a server
+// rebuild does (batches of merged records), then measures search and reopening.
+func BenchmarkReplica100k(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	recs, err := benchdata.Load(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tpls, err := benchdata.Templates()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(b.TempDir(), "replica")
+	s, err := store.Open(ctx, dir, store.Options{Device: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range tpls {
+		if err := s.PutTemplate(ctx, t); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const batch = 1000
+	t0 := time.Now()
+	for i := 0; i < n; i += batch {
+		res, err := s.ApplyRecords(ctx, recs[i:min(i+batch, n)], "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Status != store.Applied {
+				b.Fatalf("record %s: %s %v", r.ID, r.Status, r.Err)
+			}
+		}
+	}
+	el := time.Since(t0)
+	figure("apply_100k_records_per_s", n/el.Seconds(), "records/s")
+
+	// 1 % deleted, so the Deleted criterion has something to find.
+	for i := 0; i < n; i += 100 {
+		if _, err := s.Delete(ctx, "bench", recs[i].ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Queries as people type them: common words, rare codes, prefixes, two words,
+	// with each Deleted criterion.
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"valve", "pump", "corrosion", "inspection", "leak", "north", "gasket", "alarm", "vibration", "sensor"}
+	var lat []time.Duration
+	for i := 0; i < 300; i++ {
+		q := store.Query{Deleted: store.DeletedFilter(i % 3), Limit: 50}
+		r := recs[rng.IntN(n)]
+		switch i % 5 {
+		case 0:
+			q.Text = words[rng.IntN(len(words))]
+		case 1:
+			q.Text = form.DisplayValue(r.Fields["site_code"].Value)
+		case 2:
+			q.Text = words[rng.IntN(len(words))][:3]
+		case 3:
+			q.Text = words[rng.IntN(len(words))] + " " + words[rng.IntN(len(words))]
+		case 4:
+			q.Text = form.DisplayValue(r.Fields["asset_tag"].Value)
+		}
+		t0 := time.Now()
+		p, err := s.Search(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		if (i%5 == 1 || i%5 == 4) && q.Deleted == store.LiveAndDeleted && p.Total == 0 {
+			b.Fatalf("search %q found nothing", q.Text)
+		}
+	}
+	figure("search_100k_p95_ms", percentile(lat, .95), "ms")
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+
+	var opens []time.Duration
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		s, err := store.Open(ctx, dir, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := s.List(ctx, 0, 50)
+		if err != nil || len(p.Items) != 50 {
+			b.Fatalf("first page: %v, %d items", err, len(p.Items))
+		}
+		opens = append(opens, time.Since(t0))
+		s.Close()
+	}
+	figure("open_first_page_100k_ms", percentile(opens, .5), "ms")
+}
