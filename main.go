@@ -1,0 +1,173 @@
+// Command fieldforms is the Fieldforms device app: the offline-first forms UI
+// for Windows laptops and iPads, over a full local replica of the
+// organisation's forms.
+//
+// Usage:
+//
+//	fieldforms [--data DIR]
+//
+// --data picks the folder of the replica; without it, the app's storage folder
+// is used. Headless commands (fieldforms COMMAND ...) run without a display;
+// none exists yet, so any argument that is not a flag is refused.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+
+	"github.com/fieldforms/fieldforms/app"
+	"github.com/fieldforms/fieldforms/assets"
+	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/store"
+)
+
+// appID identifies the app to the platform; FyneApp.toml carries the same ID.
+const appID = "com.fieldforms.app"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run runs the app and returns the exit status: 0 on success, 1 when something
+// failed, 2 for a bad command line. Failures are one line on standard error.
+func run(args []string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	flags := flag.NewFlagSet("fieldforms", flag.ContinueOnError)
+	flags.SetOutput(io.Discard) // errors are reported below, on one line
+	dataDir := flags.String("data", "", "the replica's `folder` (default: the app's storage folder)")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			flags.SetOutput(os.Stdout)
+			fmt.Fprintln(os.Stdout, "usage: fieldforms [--data DIR]")
+			flags.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "fieldforms: %v\n", err)
+		return 2
+	}
+	// Checked before the Fyne app exists, so a headless command never needs a
+	// display.
+	if flags.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "fieldforms: unknown command %q\n", flags.Arg(0))
+		return 2
+	}
+
+	if err := runUI(log, *dataDir); err != nil {
+		fmt.Fprintf(os.Stderr, "fieldforms: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// runUI opens the replica and shows the main window until the app quits.
+func runUI(log *slog.Logger, dir string) (err error) {
+	a := fyneapp.NewWithID(appID)
+	a.SetIcon(fyne.NewStaticResource("icon.png", assets.IconPNG))
+	if dir == "" {
+		dir = a.Storage().RootURI().Path()
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := store.Open(ctx, dir, store.Options{Logger: log.With("part", "store")})
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("the forms in %s are open in another Fieldforms program; close it first", dir)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close replica: %w", cerr)
+		}
+	}()
+	if err := addSampleTemplates(ctx, log, st); err != nil {
+		return err
+	}
+	log.Info("replica open", "dir", dir, "device", st.Device())
+
+	w := app.NewMainWindow(ctx, a, app.Deps{Replica: replica{st}, Logger: log.With("part", "ui")})
+	w.Resize(fyne.NewSize(1024, 768))
+
+	// An interrupt or a termination request quits the app the way closing the
+	// window does, so the replica is closed on the way out.
+	sig, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-sig.Done()
+		if ctx.Err() == nil {
+			log.Info("quitting on signal")
+			fyne.Do(a.Quit)
+		}
+	}()
+
+	w.ShowAndRun()
+	cancel()
+	return nil
+}
+
+// addSampleTemplates makes sure the templates that ship with the app are in the
+// replica. Saving a version the replica already holds changes nothing.
+func addSampleTemplates(ctx context.Context, log *slog.Logger, st *store.Store) error {
+	ts, err := assets.Templates()
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		err := st.PutTemplate(ctx, t)
+		if errors.Is(err, store.ErrTemplateConflict) {
+			// The replica holds another template under this ID and version (one
+			// synced from the organisation, say); that one is theirs and stays.
+			log.Warn("sample template not added: the replica holds another with its version", "template", t.Key().String())
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("add sample template %s: %w", t.Key(), err)
+		}
+	}
+	return nil
+}
+
+// replica adapts the store to what the UI reads of it.
+type replica struct{ s *store.Store }
+
+func (r replica) Page(ctx context.Context, offset, limit int) ([]app.RecordSummary, int, error) {
+	p, err := r.s.List(ctx, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows := make([]app.RecordSummary, len(p.Items))
+	for i, s := range p.Items {
+		rows[i] = app.RecordSummary{
+			ID:           s.ID,
+			Template:     s.Template,
+			TemplateName: r.templateName(s.Template, s.Version),
+			Title:        s.Title,
+			Status:       s.Status,
+			Deleted:      s.Deleted,
+			Updated:      s.Updated.Local(),
+		}
+	}
+	return rows, p.Total, nil
+}
+
+// templateName is a template version's display name, or "" when the replica
+// lacks that version.
+func (r replica) templateName(id string, version int) string {
+	t, err := r.s.Template(form.TemplateKey{ID: id, Version: version})
+	if err != nil {
+		return ""
+	}
+	return t.Name
+}
