@@ -18,12 +18,13 @@
 // device that made it. Merge takes, per field, the value with the greater stamp. It is
 // commutative, associative and idempotent, so replicas that have seen the same set of
 // changes, in any order and with any duplicates, hold the same record, and the same
-// Rev. The losing value of a concurrent edit is reported as a Conflict so the caller
-// can keep it in the record's history.
+// Rev. The losing value of a concurrent edit is reported (in Merge's lost list, or as
+// the Old side of a changed Diff when the incoming value wins) so the caller can keep
+// it in the record's history.
 //
 // # Caveats
 //
 // A record's template ID and creation metadata never change after creation. Values are
-// canonical JSON: Canonicalize must run (it runs inside Template.Check) before a value
+// canonical JSON: canonicalisation must run (it runs inside Template.Check) before a value
 // is stamped, or two replicas could hold equal values with different bytes.
 package form

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -78,17 +79,18 @@ type Change struct {
 	Device    string                `json:"device"`
 }
 
-// AsRecord returns the part of a record that the change carries.
+// AsRecord returns the part of a record that the change carries. The record has its
+// own field map, so merging into it leaves the change as it was.
 func (c Change) AsRecord() Record {
 	return Record{ID: c.Record, Template: c.Template, Version: c.Version, Created: c.Created,
-		CreatedBy: c.CreatedBy, Fields: c.Fields}
+		CreatedBy: c.CreatedBy, Fields: maps.Clone(c.Fields)}
 }
 
 // ChangeFrom makes a change that carries every field of r: a full copy, as used when a
 // record is pushed whole to a server that lacks it.
 func ChangeFrom(id string, r Record, author, device string) Change {
 	return Change{ID: id, Record: r.ID, Template: r.Template, Version: r.Version, Created: r.Created,
-		CreatedBy: r.CreatedBy, Fields: r.Fields, Author: author, Device: device}
+		CreatedBy: r.CreatedBy, Fields: maps.Clone(r.Fields), Author: author, Device: device}
 }
 
 // NewID returns a new UUIDv7: unique, and ordered by creation time.
@@ -222,6 +224,12 @@ func (r Record) Clone() Record {
 // Encode returns the record's canonical encoding: fixed key order, sorted field IDs,
 // compact values. Equal records encode to equal bytes.
 func (r *Record) Encode() []byte {
+	if r.Fields == nil {
+		// No fields and an empty map are the same record.
+		c := *r
+		c.Fields = map[string]FieldValue{}
+		r = &c
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		panic("form: encode record: " + err.Error()) // values are checked JSON
@@ -243,10 +251,10 @@ func DecodeRecord(data []byte) (Record, error) {
 	if err := strictDecode(data, &r); err != nil {
 		return Record{}, fmt.Errorf("decode record: %w", err)
 	}
+	compactValues(r.Fields)
 	if err := r.CheckShape(); err != nil {
 		return Record{}, fmt.Errorf("decode record: %w", err)
 	}
-	compactValues(r.Fields)
 	return r, nil
 }
 
@@ -259,6 +267,7 @@ func DecodeChange(data []byte) (Change, error) {
 	if !ValidID(c.ID) {
 		return Change{}, fmt.Errorf("decode change: id %q is not a UUID", c.ID)
 	}
+	compactValues(c.Fields)
 	r := c.AsRecord()
 	if err := r.CheckShape(); err != nil {
 		return Change{}, fmt.Errorf("decode change %s: %w", c.ID, err)
@@ -266,7 +275,6 @@ func DecodeChange(data []byte) (Change, error) {
 	if !validDevice(c.Device) || len(c.Author) > 256 {
 		return Change{}, fmt.Errorf("decode change %s: %w: device or author is malformed", c.ID, ErrShape)
 	}
-	compactValues(c.Fields)
 	return c, nil
 }
 
@@ -336,13 +344,16 @@ func validDevice(s string) bool {
 // ValidDevice reports whether s is a well-formed device ID.
 func ValidDevice(s string) bool { return validDevice(s) }
 
-// compactValues rewrites values without insignificant white space, so that equal
-// values compare equal as bytes.
+// compactValues rewrites values as Encode writes them (no insignificant white space,
+// HTML characters escaped), so that equal values compare equal as bytes and the size
+// limit CheckShape applies holds for the re-encoded record too.
 func compactValues(fields map[string]FieldValue) {
 	for id, fv := range fields {
-		var buf bytes.Buffer
-		if json.Compact(&buf, fv.Value) == nil && buf.Len() != len(fv.Value) {
-			fv.Value = buf.Bytes()
+		if len(fv.Value) == 0 {
+			continue // not JSON: CheckShape says so
+		}
+		if b, err := json.Marshal(fv.Value); err == nil && !bytes.Equal(b, fv.Value) {
+			fv.Value = b
 			fields[id] = fv
 		}
 	}

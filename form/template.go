@@ -150,7 +150,7 @@ func ParseTemplate(data []byte) (*Template, error) {
 	if err := dec.Decode(&t); err != nil {
 		return nil, &TemplateError{Rule: "json", Msg: jsonErrorMessage(data, err)}
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return nil, &TemplateError{Rule: "json", Msg: "unexpected data after the template object"}
 	}
 	if err := t.compile(); err != nil {
@@ -165,7 +165,8 @@ func jsonErrorMessage(data []byte, err error) string {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		line, col := position(data, se.Offset)
+		// Offset counts the offending byte; the position is that byte's.
+		line, col := position(data, max(se.Offset-1, 0))
 		return fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, col, se.Error())
 	case errors.As(err, &te):
 		line, col := position(data, te.Offset)
@@ -299,8 +300,18 @@ func (t *Template) compileField(f *Field) error {
 			}
 			return ferr("pattern", "pattern %q: %s", f.Pattern, msg)
 		}
-		// The whole value must match, as in ODK's regex constraint.
-		f.re = regexp.MustCompile(`^(?:` + f.Pattern + `)$`)
+		// The whole value must match, as in ODK's regex constraint. The wrapped form
+		// can still fail (one more level of nesting than the pattern alone).
+		re, err := regexp.Compile(`^(?:` + f.Pattern + `)$`)
+		if err != nil {
+			msg := err.Error()
+			var se *syntax.Error
+			if errors.As(err, &se) {
+				msg = string(se.Code)
+			}
+			return ferr("pattern", "pattern %q: %s", f.Pattern, msg)
+		}
+		f.re = re
 	}
 	if f.Type == TypeChoice || f.Type == TypeMultiChoice {
 		if len(f.Options) == 0 {
@@ -377,6 +388,10 @@ func (t *Template) compileCondition(f *Field) error {
 		return ferr("give exactly one of equals, in, not_empty")
 	}
 	probe := func(v json.RawMessage) error {
+		if IsEmpty(v) {
+			// holds is false for an empty answer, so this would hide the field for good.
+			return ferr("%s never matches: a field without an answer hides what depends on it", v)
+		}
 		if src.Type == TypeMultiChoice {
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -107,7 +108,7 @@ func (f *Field) ordinal(raw json.RawMessage) (float64, error) {
 		return float64(s), err
 	case TypeDateTime:
 		t, err := parseDateTime(raw)
-		return float64(t.UnixNano()) / 1e9, err
+		return dateTimeOrdinal(t), err
 	case TypeMultiChoice:
 		n, err := parseInteger(raw)
 		if err == nil && n < 0 {
@@ -206,6 +207,12 @@ func parseDateTime(raw json.RawMessage) (time.Time, error) {
 	return t, nil
 }
 
+// dateTimeOrdinal is seconds since 1970 with the fraction. (UnixNano overflows, and
+// wraps around, outside the years 1678-2262.)
+func dateTimeOrdinal(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
 func marshal(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -276,6 +283,9 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 		if err := f.checkRange(n, raw); err != nil {
 			return nil, err
 		}
+		if n == 0 {
+			n = 0 // -0 is 0
+		}
 		return marshal(n), nil
 	case TypeDate:
 		t, err := parseDate(raw)
@@ -304,7 +314,7 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 		if err != nil {
 			return nil, wrap(err)
 		}
-		if err := f.checkRange(float64(t.UnixNano())/1e9, raw); err != nil {
+		if err := f.checkRange(dateTimeOrdinal(t), raw); err != nil {
 			return nil, err
 		}
 		return marshal(t.Format(time.RFC3339Nano)), nil
@@ -398,6 +408,11 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 		if !(g.Lat >= -90 && g.Lat <= 90) || !(g.Lon >= -180 && g.Lon <= 180) || !(g.Accuracy >= 0) {
 			return nil, fieldErr(f, "range", "geolocation: lat must be within ±90, lon within ±180, accuracy 0 or more")
 		}
+		for _, p := range []*float64{&g.Lat, &g.Lon, &g.Accuracy} {
+			if *p == 0 {
+				*p = 0 // -0 is 0
+			}
+		}
 		return marshal(g), nil
 	}
 	return nil, fieldErr(f, "type", "unknown type %q", f.Type)
@@ -433,10 +448,17 @@ func strictDecode(raw json.RawMessage, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return errors.New("unexpected data after the value")
 	}
 	return nil
+}
+
+// atEOF reports whether nothing but white space follows the value dec has read.
+// (dec.More is not enough: it reports false for a stray '}' or ']'.)
+func atEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
 }
 
 func fieldErr(f *Field, rule, format string, args ...any) FieldError {
@@ -456,6 +478,10 @@ func (t *Template) Check(values Values) (Values, error) {
 			continue
 		}
 		v, err := f.canonical(raw)
+		if err == nil && len(v) > MaxValueBytes {
+			// Escaping can make the canonical form longer than the input.
+			err = fieldErr(f, "size", "value of %d bytes (canonical) is over the limit of %d", len(v), MaxValueBytes)
+		}
 		if err != nil {
 			var fe FieldError
 			if !errors.As(err, &fe) {
