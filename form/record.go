@@ -224,17 +224,8 @@ func (r Record) Clone() Record {
 // Encode returns the record's canonical encoding: fixed key order, sorted field IDs,
 // compact values. Equal records encode to equal bytes.
 func (r *Record) Encode() []byte {
-	if r.Fields == nil {
-		// No fields and an empty map are the same record.
-		c := *r
-		c.Fields = map[string]FieldValue{}
-		r = &c
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		panic("form: encode record: " + err.Error()) // values are checked JSON
-	}
-	return b
+	// A nil map and an empty one are the same record: both encode as {}.
+	return appendRecord(make([]byte, 0, 256+len(r.Fields)*96), r)
 }
 
 // Rev is a hash of the canonical encoding: equal on every replica that merged the same
@@ -351,6 +342,9 @@ func compactValues(fields map[string]FieldValue) {
 	for id, fv := range fields {
 		if len(fv.Value) == 0 {
 			continue // not JSON: CheckShape says so
+		}
+		if plainCompact(fv.Value) {
+			continue
 		}
 		if b, err := json.Marshal(fv.Value); err == nil && !bytes.Equal(b, fv.Value) {
 			fv.Value = b

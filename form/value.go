@@ -120,6 +120,9 @@ func (f *Field) ordinal(raw json.RawMessage) (float64, error) {
 }
 
 func parseString(raw json.RawMessage) (string, error) {
+	if s, ok := fastString(raw); ok {
+		return s, nil
+	}
 	var s string
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", errors.New("expected a string")
@@ -161,10 +164,11 @@ func parseDecimal(raw json.RawMessage) (float64, error) {
 
 func strictNumber(raw json.RawMessage, n *json.Number) error {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || !(raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9') {
+	if !validNumber(raw) {
 		return errors.New("not a number")
 	}
-	return json.Unmarshal(raw, n)
+	*n = json.Number(raw)
+	return nil
 }
 
 func parseDate(raw json.RawMessage) (time.Time, error) {
@@ -214,6 +218,18 @@ func dateTimeOrdinal(t time.Time) float64 {
 }
 
 func marshal(v any) json.RawMessage {
+	switch x := v.(type) {
+	case string:
+		return AppendString(nil, x)
+	case int64:
+		return strconv.AppendInt(nil, x, 10)
+	case float64:
+		if !math.IsInf(x, 0) && !math.IsNaN(x) {
+			return appendFloat(nil, x)
+		}
+	case bool:
+		return strconv.AppendBool(nil, x)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic("form: marshal canonical value: " + err.Error()) // plain data only
