@@ -83,7 +83,7 @@ func appendFloat(b []byte, f float64) []byte {
 
 func appendStamp(b []byte, s Stamp) []byte {
 	b = append(b, `{"t":"`...)
-	b = append(b, s.HLC.String()...)
+	b = s.HLC.appendHex(b)
 	b = append(b, `","d":`...)
 	b = AppendString(b, s.Device)
 	return append(b, '}')

@@ -33,7 +33,15 @@ func (h HLC) Counter() uint16 { return uint16(h) }
 func (h HLC) Time() time.Time { return time.UnixMilli(h.Millis()).UTC() }
 
 // String renders the reading as 16 hex digits, which sort like the numbers.
-func (h HLC) String() string { return fmt.Sprintf("%016x", uint64(h)) }
+func (h HLC) String() string { return string(h.appendHex(make([]byte, 0, 16))) }
+
+func (h HLC) appendHex(b []byte) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[uint64(h)>>uint(shift)&0xf])
+	}
+	return b
+}
 
 // ParseHLC reads the form written by String.
 func ParseHLC(s string) (HLC, error) {

@@ -127,6 +127,12 @@ func (r *Record) Deleted() bool { return bytes.Equal(r.Fields[FieldDeleted].Valu
 
 // Status is the record's status, draft when unset.
 func (r *Record) Status() string {
+	switch string(r.Fields[FieldStatus].Value) {
+	case `"` + StatusSubmitted + `"`:
+		return StatusSubmitted
+	case `"` + StatusDraft + `"`, "":
+		return StatusDraft
+	}
 	var s string
 	if json.Unmarshal(r.Fields[FieldStatus].Value, &s) != nil || s == "" {
 		return StatusDraft
@@ -298,6 +304,7 @@ func (r *Record) CheckShape() error {
 	}
 	for id, fv := range r.Fields {
 		switch {
+		case id == FieldStatus && (string(fv.Value) == `"`+StatusDraft+`"` || string(fv.Value) == `"`+StatusSubmitted+`"`):
 		case id == FieldStatus:
 			var s string
 			if json.Unmarshal(fv.Value, &s) != nil || s != StatusDraft && s != StatusSubmitted {

@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/fieldforms/fieldforms/form"
 	bolt "go.etcd.io/bbolt"
@@ -30,9 +34,10 @@ type Result struct {
 // in one transaction. actor names who is applying (for the audit trail).
 func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor string) ([]Result, error) {
 	results := make([]Result, len(recs))
+	items := s.prepare(recs)
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
-		for i := range recs {
-			st, err := a.apply(tx, recs[i], "", actor, recs[i].Updated().Device)
+		for i := range items {
+			st, err := a.apply(tx, &items[i], "", actor, recs[i].Updated().Device)
 			results[i] = Result{ID: recs[i].ID, Status: st, Err: err}
 		}
 		return nil
@@ -44,6 +49,11 @@ func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor stri
 // change ID: a change seen before is a Duplicate and has no second effect.
 func (s *Store) ApplyChanges(ctx context.Context, changes []form.Change) ([]Result, error) {
 	results := make([]Result, len(changes))
+	recs := make([]form.Record, len(changes))
+	for i, c := range changes {
+		recs[i] = c.AsRecord()
+	}
+	items := s.prepare(recs)
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
 		seen := tx.Bucket(bucketApplied)
 		inBatch := map[string]bool{}
@@ -61,7 +71,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []form.Change) ([]Resu
 				results[i].Status, results[i].Err = Rejected, fmt.Errorf("change %s: %w: device %q", c.ID, ErrBadInput, c.Device)
 				continue
 			}
-			st, err := a.apply(tx, c.AsRecord(), c.ID, c.Author, c.Device)
+			st, err := a.apply(tx, &items[i], c.ID, c.Author, c.Device)
 			results[i].Status, results[i].Err = st, err
 			if st == Rejected {
 				continue
@@ -100,6 +110,9 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 	if err := s.barrier(ctx); err != nil {
 		return err
 	}
+	// Everything saved is in bbolt now, and this batch may change those records: the
+	// writer's unapplied copies would be stale, and the next edit would undo the merge.
+	clear(s.dirty)
 	nextAudit, lastHash := s.nextAudit, s.lastHash
 	a := &applier{s: s}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -124,23 +137,60 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 	return nil
 }
 
-// apply validates and merges one incoming record. Invalid input is a Rejected result,
-// not an error; an error aborts the whole transaction (a storage failure).
-func (a *applier) apply(tx *bolt.Tx, in form.Record, changeID, author, device string) (string, error) {
-	s := a.s
-	if err := in.CheckShape(); err != nil {
-		return Rejected, err
+// incoming is one item of a batch, checked and prepared before the transaction.
+type incoming struct {
+	rec      form.Record // canonical values, maps of its own
+	maxStamp form.HLC
+	err      error // why it is rejected
+	// Prepared for the common case of a record this replica does not hold yet (a
+	// rebuild, a first pull): the record as it will be stored, and its audit diff.
+	enc      []byte
+	sum      [32]byte
+	terms    []string
+	diff     []form.Diff
+	diffJSON []byte
+}
+
+// prepare checks and encodes incoming records on every core. Nothing here touches the
+// database, so it runs before the writer is taken.
+func (s *Store) prepare(recs []form.Record) []incoming {
+	items := make([]incoming, len(recs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), 1+len(recs)/64)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(recs) {
+					return
+				}
+				s.prepareOne(&items[i], recs[i])
+			}
+		}()
 	}
-	if err := a.checkStamps(in); err != nil {
-		return Rejected, err
+	wg.Wait()
+	return items
+}
+
+func (s *Store) prepareOne(it *incoming, in form.Record) {
+	if it.err = in.CheckShape(); it.err != nil {
+		return
+	}
+	if it.maxStamp, it.err = s.checkStamps(in); it.err != nil {
+		return
 	}
 	tpl, err := s.Template(form.TemplateKey{ID: in.Template, Version: in.Version})
 	if err != nil {
-		return Rejected, fmt.Errorf("record %s: %w", in.ID, err)
+		it.err = fmt.Errorf("record %s: %w", in.ID, err)
+		return
 	}
 	vals, err := tpl.Check(in.Values())
 	if err != nil {
-		return Rejected, fmt.Errorf("record %s: %w", in.ID, err)
+		it.err = fmt.Errorf("record %s: %w", in.ID, err)
+		return
 	}
 	in = in.Clone()
 	for id, v := range vals {
@@ -148,23 +198,51 @@ func (a *applier) apply(tx *bolt.Tx, in form.Record, changeID, author, device st
 		fv.Value = v
 		in.Fields[id] = fv
 	}
+	it.rec = in
+	fresh := form.Record{ID: in.ID, Template: in.Template, Version: in.Version, Created: in.Created, CreatedBy: in.CreatedBy}
+	if it.diff, _, err = fresh.Merge(in); err != nil {
+		it.err = err
+		return
+	}
+	it.enc = fresh.Encode()
+	it.sum = sha256.Sum256(it.enc)
+	it.terms = recordTerms(&fresh)
+	it.diffJSON = appendDiffs(nil, it.diff)
+}
+
+// apply merges one prepared item. Invalid input is a Rejected result, not an error; an
+// error aborts the whole transaction (a storage failure).
+func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID, author, device string) (string, error) {
+	s := a.s
+	if it.err != nil {
+		return Rejected, it.err
+	}
+	in := it.rec
 	cur, err := getRecord(tx, in.ID)
-	isNew := errors.Is(err, ErrNotFound)
-	switch {
-	case isNew:
-		cur = form.Record{ID: in.ID, Template: in.Template, Version: in.Version, Created: in.Created, CreatedBy: in.CreatedBy}
-	case err != nil:
+	if errors.Is(err, ErrNotFound) {
+		a.maxClock = max(a.maxClock, it.maxStamp)
+		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, &a.seg); err != nil {
+			return "", err
+		}
+		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: author, Device: device, Action: ActionApply,
+			Record: in.ID, Change: changeID, Diff: it.diff, diffJSON: it.diffJSON, Note: "new record", Prev: s.lastHash}
+		if err := a.appendAudit(tx, e); err != nil {
+			return "", err
+		}
+		return Applied, nil
+	}
+	if err != nil {
 		return "", err
 	}
-	before := ""
-	if !isNew {
-		before = cur.Rev()
-	}
+	before := cur.Rev()
 	changed, lost, err := cur.Merge(in)
 	if err != nil {
 		return Rejected, err
 	}
-	if !isNew && cur.Rev() == before {
+	// Only what is accepted moves the clock: a rejected item changes nothing.
+	a.maxClock = max(a.maxClock, it.maxStamp)
+	// A newer stamp on an equal value changes the rev but not the values: compare revs.
+	if cur.Rev() == before {
 		if err := a.auditLost(tx, in, lost, changeID, author, device); err != nil {
 			return "", err
 		}
@@ -173,12 +251,8 @@ func (a *applier) apply(tx *bolt.Tx, in form.Record, changeID, author, device st
 	if err := s.putRecord(tx, &cur, &a.seg); err != nil {
 		return "", err
 	}
-	note := ""
-	if isNew {
-		note = "new record"
-	}
 	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: author, Device: device, Action: ActionApply,
-		Record: in.ID, Change: changeID, Diff: changed, Note: note, Prev: s.lastHash}
+		Record: in.ID, Change: changeID, Diff: changed, Prev: s.lastHash}
 	if err := a.appendAudit(tx, e); err != nil {
 		return "", err
 	}
@@ -200,8 +274,7 @@ func (a *applier) auditLost(tx *bolt.Tx, in form.Record, lost []form.Diff, chang
 }
 
 func (a *applier) appendAudit(tx *bolt.Tx, e AuditEntry) error {
-	e.seal()
-	if err := putAudit(tx, e); err != nil {
+	if err := putAuditEncoded(tx, &e, e.sealEncode()); err != nil {
 		return err
 	}
 	a.s.nextAudit++
@@ -210,26 +283,25 @@ func (a *applier) appendAudit(tx *bolt.Tx, e AuditEntry) error {
 }
 
 // checkStamps refuses stamps too far in the future: absorbing them would drag every
-// replica's clock along.
-func (a *applier) checkStamps(in form.Record) error {
+// replica's clock along. It returns the greatest stamp.
+func (s *Store) checkStamps(in form.Record) (form.HLC, error) {
+	var maxStamp form.HLC
 	check := func(h form.HLC) error {
-		if err := a.s.clock.Check(h); err != nil {
+		if err := s.clock.Check(h); err != nil {
 			return fmt.Errorf("record %s: %w", in.ID, err)
 		}
-		if h > a.maxClock {
-			a.maxClock = h
-		}
+		maxStamp = max(maxStamp, h)
 		return nil
 	}
 	if err := check(in.Created.HLC); err != nil {
-		return err
+		return 0, err
 	}
 	for _, fv := range in.Fields {
 		if err := check(fv.Stamp.HLC); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return maxStamp, nil
 }
 
 // RejectionReason renders a rejected result's error as a single line for a peer.

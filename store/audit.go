@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -40,6 +41,8 @@ type AuditEntry struct {
 	Note   string      `json:"note,omitempty"`
 	Prev   string      `json:"prev"`
 	Hash   string      `json:"hash"`
+
+	diffJSON []byte // Diff already encoded, when prepared ahead
 }
 
 // seal sets the entry's hash from its content and the previous hash.
@@ -49,12 +52,85 @@ func (e *AuditEntry) seal() {
 
 func (e AuditEntry) computeHash() string {
 	e.Hash = ""
-	b, err := json.Marshal(e)
-	if err != nil {
-		panic("store: encode audit entry: " + err.Error())
-	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(e.encode(make([]byte, 0, 512)))
 	return hex.EncodeToString(sum[:])
+}
+
+// encode appends the entry as json.Marshal writes it, without reflection: audit
+// entries are written for every applied record, so this is on the bulk path.
+func (e *AuditEntry) encode(b []byte) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"time":`...)
+	tb, err := e.Time.MarshalJSON()
+	if err != nil {
+		tb = []byte(`"0001-01-01T00:00:00Z"`)
+	}
+	b = append(b, tb...)
+	b = append(b, `,"actor":`...)
+	b = form.AppendString(b, e.Actor)
+	b = append(b, `,"device":`...)
+	b = form.AppendString(b, e.Device)
+	b = append(b, `,"action":`...)
+	b = form.AppendString(b, e.Action)
+	if e.Record != "" {
+		b = append(b, `,"record":`...)
+		b = form.AppendString(b, e.Record)
+	}
+	if e.Change != "" {
+		b = append(b, `,"change":`...)
+		b = form.AppendString(b, e.Change)
+	}
+	if len(e.Diff) > 0 {
+		b = append(b, `,"diff":`...)
+		if e.diffJSON != nil {
+			b = append(b, e.diffJSON...)
+		} else {
+			b = appendDiffs(b, e.Diff)
+		}
+	}
+	if e.Note != "" {
+		b = append(b, `,"note":`...)
+		b = form.AppendString(b, e.Note)
+	}
+	b = append(b, `,"prev":`...)
+	b = form.AppendString(b, e.Prev)
+	b = append(b, `,"hash":`...)
+	b = form.AppendString(b, e.Hash)
+	return append(b, '}')
+}
+
+// appendDiffs appends a diff list as json.Marshal writes it.
+func appendDiffs(b []byte, diffs []form.Diff) []byte {
+	b = append(b, '[')
+	for i, d := range diffs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"field":`...)
+		b = form.AppendString(b, d.Field)
+		if len(d.Old) > 0 {
+			b = append(b, `,"old":`...)
+			b = form.AppendRaw(b, d.Old)
+		}
+		b = append(b, `,"new":`...)
+		b = form.AppendRaw(b, d.New)
+		b = append(b, `,"stamp":`...)
+		b = form.AppendStamp(b, d.Stamp)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// sealEncode sets the entry's hash and returns its encoding, encoding it once: the
+// hash is the last key, so the hash of the entry with an empty hash is spliced in.
+func (e *AuditEntry) sealEncode() []byte {
+	e.Hash = ""
+	b := e.encode(make([]byte, 0, 512+len(e.diffJSON)))
+	sum := sha256.Sum256(b)
+	e.Hash = hex.EncodeToString(sum[:])
+	b = append(b[:len(b)-2], e.Hash...) // drop `"}` of `"hash":""}`
+	return append(b, `"}`...)
 }
 
 func auditByRecKey(record string, seq uint64) []byte {
@@ -62,10 +138,10 @@ func auditByRecKey(record string, seq uint64) []byte {
 }
 
 func putAudit(tx *bolt.Tx, e AuditEntry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
+	return putAuditEncoded(tx, &e, e.encode(make([]byte, 0, 512)))
+}
+
+func putAuditEncoded(tx *bolt.Tx, e *AuditEntry, b []byte) error {
 	if err := tx.Bucket(bucketAudit).Put(u64(e.Seq), b); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

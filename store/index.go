@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/fieldforms/fieldforms/form"
 	bolt "go.etcd.io/bbolt"
@@ -37,61 +39,85 @@ var (
 
 // tokenize splits text into lowercase words of letters and digits.
 func tokenize(s string, add func(string)) {
-	start := -1
-	flush := func(end int) {
-		if start >= 0 {
-			w := strings.ToLower(s[start:end])
+	tokenizeBytes([]byte(s), nil, add)
+}
+
+// tokenizeBytes is tokenize over bytes, with a scratch buffer; ASCII, the common case,
+// needs no decoding.
+func tokenizeBytes(s []byte, scratch []byte, add func(string)) []byte {
+	word := scratch[:0]
+	flush := func() {
+		if len(word) > 0 {
+			w := word
 			if len(w) > maxTermLen {
 				w = w[:maxTermLen]
+				for len(w) > 0 && !utf8.Valid(w) {
+					w = w[:len(w)-1]
+				}
 			}
-			add(w)
-			start = -1
+			add(string(w))
+			word = word[:0]
 		}
 	}
-	for i, r := range s {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+				word = append(word, c)
+			case 'A' <= c && c <= 'Z':
+				word = append(word, c+'a'-'A')
+			default:
+				flush()
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(s[i:])
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if start < 0 {
-				start = i
-			}
+			word = utf8.AppendRune(word, unicode.ToLower(r))
 		} else {
-			flush(i)
+			flush()
 		}
+		i += n
 	}
-	flush(len(s))
+	flush()
+	return word
 }
 
 // recordTerms lists the distinct terms of a record, sorted.
 func recordTerms(r *form.Record) []string {
-	set := map[string]struct{}{}
-	add := func(w string) { set[w] = struct{}{} }
+	terms := make([]string, 0, 64)
+	add := func(w string) { terms = append(terms, w) }
+	var scratch []byte
 	for id, fv := range r.Fields {
-		if strings.HasPrefix(id, "_") || len(fv.Value) == 0 {
+		v := fv.Value
+		if strings.HasPrefix(id, "_") || len(v) == 0 {
 			continue
 		}
-		switch fv.Value[0] {
-		case '"', '[', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			if fv.Value[0] == '[' && bytes.Contains(fv.Value, []byte(`"sha256"`)) {
-				for _, name := range attachmentNames(fv.Value) {
-					tokenize(name, add)
-				}
-				continue
+		switch {
+		case v[0] == '[' && bytes.Contains(v, []byte(`"sha256"`)):
+			for _, name := range attachmentNames(v) {
+				tokenize(name, add)
 			}
-			tokenize(form.DisplayValue(fv.Value), add)
+		case v[0] == '"' || v[0] == '[' || v[0] == '-' || '0' <= v[0] && v[0] <= '9':
+			// Quotes, brackets and commas separate words like spaces do, so the raw JSON
+			// of strings without escapes, numbers and lists of choices splits as is.
+			if bytes.IndexByte(v, '\\') >= 0 {
+				scratch = tokenizeBytes([]byte(form.DisplayValue(v)), scratch, add)
+			} else {
+				scratch = tokenizeBytes(v, scratch, add)
+			}
 		}
 	}
-	set[termTemplate(r.Template)] = struct{}{}
-	set[termStatus(r.Status())] = struct{}{}
+	terms = append(terms, termTemplate(r.Template), termStatus(r.Status()))
 	if r.Deleted() {
-		set[termDeleted] = struct{}{}
+		terms = append(terms, termDeleted)
 	} else {
-		set[termLive] = struct{}{}
+		terms = append(terms, termLive)
 	}
-	out := make([]string, 0, len(set))
-	for w := range set {
-		out = append(out, w)
-	}
-	sort.Strings(out)
-	return out
+	slices.Sort(terms)
+	return slices.Compact(terms)
 }
 
 func attachmentNames(v []byte) []string {

@@ -65,6 +65,16 @@ func (s *Store) Ack(ctx context.Context, seqs ...uint64) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		for _, seq := range seqs {
+			if b.Get(u64(seq)) == nil {
+				continue
+			}
+			// Remember the highest number acked, so that a replica whose outbox is
+			// empty does not number its next change from 1 again after a restart.
+			if seq > b.Sequence() {
+				if err := b.SetSequence(seq); err != nil {
+					return fmt.Errorf("ack %d: %w", seq, err)
+				}
+			}
 			if err := b.Delete(u64(seq)); err != nil {
 				return fmt.Errorf("ack %d: %w", seq, err)
 			}

@@ -112,6 +112,12 @@ const maxTitle = 200
 
 // putRecord writes a record's new state with its metadata and index entries.
 func (s *Store) putRecord(tx *bolt.Tx, r *form.Record, seg *segmentBuilder) error {
+	enc := r.Encode()
+	return s.putEncoded(tx, r, enc, sha256.Sum256(enc), recordTerms(r), seg)
+}
+
+// putEncoded is putRecord with the encoding, its hash and its terms computed ahead.
+func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, enc []byte, sum [32]byte, terms []string, seg *segmentBuilder) error {
 	recs := tx.Bucket(bucketRecords)
 	metas := tx.Bucket(bucketRecMeta)
 	byUpd := tx.Bucket(bucketByUpdated)
@@ -151,8 +157,6 @@ func (s *Store) putRecord(tx *bolt.Tx, r *form.Record, seg *segmentBuilder) erro
 	if err != nil {
 		return err
 	}
-	enc := r.Encode()
-	sum := sha256.Sum256(enc)
 	m := recMeta{doc: uint32(doc), updated: r.Updated().HLC, created: r.Created.HLC, feed: fseq,
 		deleted: r.Deleted(), submitted: r.Status() == form.StatusSubmitted,
 		template: r.Template, version: uint32(r.Version)}
@@ -172,7 +176,7 @@ func (s *Store) putRecord(tx *bolt.Tx, r *form.Record, seg *segmentBuilder) erro
 	); err != nil {
 		return fmt.Errorf("record %s: %w", r.ID, err)
 	}
-	seg.add(m.doc, recordTerms(r))
+	seg.add(m.doc, terms)
 	return nil
 }
 
@@ -196,6 +200,9 @@ func (s *Store) Save(ctx context.Context, e Edit) (form.Record, error) {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.isClosed() {
+		return form.Record{}, fmt.Errorf("save: %w", ErrClosed)
+	}
 
 	var cur form.Record
 	var tpl *form.Template
@@ -237,7 +244,11 @@ func (s *Store) Save(ctx context.Context, e Edit) (form.Record, error) {
 	}
 	set := map[string]json.RawMessage{}
 	for id, v := range vals {
-		if !bytes.Equal(cur.Fields[id].Value, v) {
+		old, had := cur.Fields[id]
+		if !had && bytes.Equal(v, []byte("null")) {
+			continue // clearing a field that was never set changes nothing
+		}
+		if !bytes.Equal(old.Value, v) {
 			set[id] = v
 		}
 	}
@@ -273,9 +284,17 @@ func (s *Store) setDeleted(ctx context.Context, author, id string, del bool) (fo
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	verb := map[bool]string{true: "delete", false: "restore"}[del]
+	if s.isClosed() {
+		return form.Record{}, fmt.Errorf("%s %s: %w", verb, id, ErrClosed)
+	}
+	if len(author) > 256 {
+		// As for Save: a peer refuses a change with a longer author.
+		return form.Record{}, fmt.Errorf("%s %s: author: %w: longer than 256 bytes", verb, id, ErrBadInput)
+	}
 	cur, err := s.current(id)
 	if err != nil {
-		return form.Record{}, fmt.Errorf("%s %s: %w", map[bool]string{true: "delete", false: "restore"}[del], id, err)
+		return form.Record{}, fmt.Errorf("%s %s: %w", verb, id, err)
 	}
 	if cur.Deleted() == del {
 		return cur, nil
@@ -333,6 +352,13 @@ func (s *Store) commitEdit(ctx context.Context, cur form.Record, tpl *form.Templ
 	s.lastHash = entry.Hash
 	s.dirty[next.ID] = dirtyRecord{rec: next, lsn: fr.LSN}
 	return next.Clone(), nil
+}
+
+// isClosed reports whether Close has begun. The caller holds wmu, which Close takes.
+func (s *Store) isClosed() bool {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	return s.closed
 }
 
 // current is the latest state of a record for the writer: saved but unapplied states

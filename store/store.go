@@ -229,7 +229,8 @@ func (s *Store) init(ctx context.Context, device string) error {
 	}
 	s.nextLSN, s.written, s.applied = applied+1, applied, applied
 	return s.db.View(func(tx *bolt.Tx) error {
-		s.nextOut = lastKey(tx.Bucket(bucketOutbox), tx.Bucket(bucketDead)) + 1
+		// The outbox's sequence is the highest number acked: numbers are never reused.
+		s.nextOut = max(lastKey(tx.Bucket(bucketOutbox), tx.Bucket(bucketDead)), tx.Bucket(bucketOutbox).Sequence()) + 1
 		s.nextAudit = lastKey(tx.Bucket(bucketAudit)) + 1
 		if _, v := tx.Bucket(bucketAudit).Cursor().Last(); v != nil {
 			var e AuditEntry

@@ -21,8 +21,14 @@ var ErrTemplateConflict = errors.New("template version already exists with diffe
 // PutTemplate saves a template version. Saving the same version again with the same
 // content changes nothing; with other content it is ErrTemplateConflict.
 func (s *Store) PutTemplate(ctx context.Context, t *form.Template) error {
+	// Check (and compile) it as loading will: a template built in Go is not checked,
+	// and an invalid one stored would stop the replica from opening.
+	t, err := form.ParseTemplate(t.Encode())
+	if err != nil {
+		return fmt.Errorf("put template: %w", err)
+	}
 	data := t.Encode()
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTemplates)
 		k := templateKey(t.Key())
 		if old := b.Get(k); old != nil {
