@@ -104,8 +104,20 @@ func NewID() string {
 
 // ValidID reports whether s is a UUID in its canonical lowercase form.
 func ValidID(s string) bool {
-	u, err := uuid.Parse(s)
-	return err == nil && u.String() == s
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Value returns a field's value, or nil when it is absent.
@@ -280,7 +292,14 @@ var ErrShape = errors.New("malformed record")
 
 // CheckShape checks what can be checked without the template: IDs, stamps, system
 // field values, that every value is JSON of a bounded size.
-func (r *Record) CheckShape() error {
+func (r *Record) CheckShape() error { return r.checkShape(true) }
+
+// CheckShapeForTemplate is CheckShape for a record whose template-field values are
+// checked against the template next (Template.Check parses each one fully): it skips
+// checking them as JSON here, which would parse them twice.
+func (r *Record) CheckShapeForTemplate() error { return r.checkShape(false) }
+
+func (r *Record) checkShape(values bool) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrShape, fmt.Sprintf(format, args...))
 	}
@@ -314,9 +333,9 @@ func (r *Record) CheckShape() error {
 			if !bytes.Equal(fv.Value, []byte("true")) && !bytes.Equal(fv.Value, []byte("false")) {
 				return bad("record %s: %s must be true or false, got %s", r.ID, id, fv.Value)
 			}
-		case !fieldIDRe.MatchString(id):
+		case !validFieldID(id):
 			return bad("record %s: field id %q is malformed", r.ID, id)
-		case len(fv.Value) == 0 || len(fv.Value) > MaxValueBytes || !json.Valid(fv.Value):
+		case len(fv.Value) == 0 || len(fv.Value) > MaxValueBytes || values && !json.Valid(fv.Value):
 			return bad("record %s: field %q: value is not JSON of at most %d bytes", r.ID, id, MaxValueBytes)
 		}
 		if fv.Stamp.HLC == 0 || !validDevice(fv.Stamp.Device) {

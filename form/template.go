@@ -130,13 +130,34 @@ var ErrInvalidTemplate = errors.New("invalid template")
 // Is lets errors.Is(err, ErrInvalidTemplate) match.
 func (e *TemplateError) Is(target error) bool { return target == ErrInvalidTemplate }
 
-var (
-	templateIDRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-	fieldIDRe    = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-)
+// ValidTemplateID reports whether s is a well-formed template ID: 1-64 characters of
+// a-z, 0-9, '_', '.', '-', starting with a letter or digit.
+func ValidTemplateID(s string) bool {
+	if len(s) == 0 || len(s) > maxIDLength || !isLowerAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLowerAlnum(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
-// ValidTemplateID reports whether s is a well-formed template ID.
-func ValidTemplateID(s string) bool { return templateIDRe.MatchString(s) }
+// validFieldID: 1-64 characters of a-z, 0-9 and '_', starting with a letter.
+func validFieldID(s string) bool {
+	if len(s) == 0 || len(s) > maxIDLength || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLowerAlnum(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
 
 // ParseTemplate reads and checks a template. Unknown keys are errors, so a typo in a
 // rule name is not silently ignored.
@@ -190,7 +211,7 @@ func position(data []byte, off int64) (line, col int) {
 
 // compile checks the template and prepares its rules.
 func (t *Template) compile() error {
-	if !templateIDRe.MatchString(t.ID) {
+	if !ValidTemplateID(t.ID) {
 		return &TemplateError{Rule: "id", Msg: fmt.Sprintf("id %q must be 1-64 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit", t.ID)}
 	}
 	if t.Version < 1 {
@@ -211,7 +232,7 @@ func (t *Template) compile() error {
 		if f.ID == "" {
 			return &TemplateError{Rule: "id", Msg: fmt.Sprintf("field %d has no id", i+1)}
 		}
-		if !fieldIDRe.MatchString(f.ID) {
+		if !validFieldID(f.ID) {
 			return &TemplateError{Field: f.ID, Rule: "id", Msg: "id must be 1-64 characters of a-z, 0-9 and '_', starting with a letter"}
 		}
 		if _, dup := t.byID[f.ID]; dup {

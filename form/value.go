@@ -217,6 +217,14 @@ func dateTimeOrdinal(t time.Time) float64 {
 	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }
 
+// canonicalString returns raw when it is already the canonical encoding of s.
+func canonicalString(raw json.RawMessage, s string) json.RawMessage {
+	if len(raw) == len(s)+2 && plainCompact(raw) {
+		return raw
+	}
+	return marshal(s)
+}
+
 func marshal(v any) json.RawMessage {
 	switch x := v.(type) {
 	case string:
@@ -281,7 +289,7 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 		if f.re != nil && s != "" && !f.re.MatchString(s) {
 			return nil, fieldErr(f, "pattern", "%q does not match pattern %q", s, f.Pattern)
 		}
-		return marshal(s), nil
+		return canonicalString(raw, s), nil
 	case TypeInteger:
 		n, err := parseInteger(raw)
 		if err != nil {
@@ -342,7 +350,7 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 		if _, ok := f.options[s]; !ok {
 			return nil, fieldErr(f, "options", "%q is not one of the options", s)
 		}
-		return marshal(s), nil
+		return canonicalString(raw, s), nil
 	case TypeMultiChoice:
 		var list []string
 		if raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
@@ -638,6 +646,9 @@ func (t *Template) RecordTitle(values Values) string {
 func DisplayValue(raw json.RawMessage) string {
 	if IsEmpty(raw) {
 		return ""
+	}
+	if s, ok := fastString(raw); ok {
+		return s
 	}
 	var v any
 	if json.Unmarshal(raw, &v) != nil {

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -35,9 +35,10 @@ type Result struct {
 func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor string) ([]Result, error) {
 	results := make([]Result, len(recs))
 	items := s.prepare(recs)
+	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
-		for i := range items {
-			st, err := a.apply(tx, &items[i], "", actor, recs[i].Updated().Device)
+		for i := range recs {
+			st, err := a.apply(tx, items.item(i), "", actor, recs[i].Updated().Device)
 			results[i] = Result{ID: recs[i].ID, Status: st, Err: err}
 		}
 		return nil
@@ -54,6 +55,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []form.Change) ([]Resu
 		recs[i] = c.AsRecord()
 	}
 	items := s.prepare(recs)
+	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
 		seen := tx.Bucket(bucketApplied)
 		inBatch := map[string]bool{}
@@ -71,7 +73,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []form.Change) ([]Resu
 				results[i].Status, results[i].Err = Rejected, fmt.Errorf("change %s: %w: device %q", c.ID, ErrBadInput, c.Device)
 				continue
 			}
-			st, err := a.apply(tx, &items[i], c.ID, c.Author, c.Device)
+			st, err := a.apply(tx, items.item(i), c.ID, c.Author, c.Device)
 			results[i].Status, results[i].Err = st, err
 			if st == Rejected {
 				continue
@@ -151,32 +153,58 @@ type incoming struct {
 	diffJSON []byte
 }
 
-// prepare checks and encodes incoming records on every core. Nothing here touches the
-// database, so it runs before the writer is taken.
-func (s *Store) prepare(recs []form.Record) []incoming {
-	items := make([]incoming, len(recs))
+// prepared is a batch being checked and encoded on every core, in chunks, while the
+// transaction consumes the chunks already done: the work before the database and the
+// writes overlap.
+type prepared struct {
+	items []incoming
+	done  []chan struct{} // closed when its chunk is ready
+}
+
+const prepareChunk = 32
+
+// prepare starts checking and encoding records. Nothing here touches the database, so
+// it starts before the writer is taken.
+func (s *Store) prepare(recs []form.Record) *prepared {
+	p := &prepared{items: make([]incoming, len(recs))}
+	chunks := (len(recs) + prepareChunk - 1) / prepareChunk
+	p.done = make([]chan struct{}, chunks)
+	for i := range p.done {
+		p.done[i] = make(chan struct{})
+	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), 1+len(recs)/64)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
+	for w := min(runtime.GOMAXPROCS(0), chunks); w > 0; w-- {
 		go func() {
-			defer wg.Done()
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(recs) {
+				c := int(next.Add(1)) - 1
+				if c >= chunks {
 					return
 				}
-				s.prepareOne(&items[i], recs[i])
+				for i := c * prepareChunk; i < min((c+1)*prepareChunk, len(recs)); i++ {
+					s.prepareOne(&p.items[i], recs[i])
+				}
+				close(p.done[c])
 			}
 		}()
 	}
-	wg.Wait()
-	return items
+	return p
+}
+
+// item waits for item i to be ready.
+func (p *prepared) item(i int) *incoming {
+	<-p.done[i/prepareChunk]
+	return &p.items[i]
+}
+
+// wait waits for every chunk, so no worker outlives the call.
+func (p *prepared) wait() {
+	for _, d := range p.done {
+		<-d
+	}
 }
 
 func (s *Store) prepareOne(it *incoming, in form.Record) {
-	if it.err = in.CheckShape(); it.err != nil {
+	if it.err = in.CheckShapeForTemplate(); it.err != nil {
 		return
 	}
 	if it.maxStamp, it.err = s.checkStamps(in); it.err != nil {
@@ -192,22 +220,25 @@ func (s *Store) prepareOne(it *incoming, in form.Record) {
 		it.err = fmt.Errorf("record %s: %w", in.ID, err)
 		return
 	}
-	in = in.Clone()
-	for id, v := range vals {
-		fv := in.Fields[id]
-		fv.Value = v
-		in.Fields[id] = fv
+	fields := make(map[string]form.FieldValue, len(in.Fields))
+	for id, fv := range in.Fields {
+		if v, ok := vals[id]; ok {
+			fv.Value = v
+		}
+		fields[id] = fv
 	}
+	in.Fields = fields
 	it.rec = in
-	fresh := form.Record{ID: in.ID, Template: in.Template, Version: in.Version, Created: in.Created, CreatedBy: in.CreatedBy}
-	if it.diff, _, err = fresh.Merge(in); err != nil {
-		it.err = err
-		return
+	// Merged into nothing, the record is itself, and every field is a change.
+	it.diff = make([]form.Diff, 0, len(fields))
+	for id, fv := range fields {
+		it.diff = append(it.diff, form.Diff{Field: id, New: fv.Value, Stamp: fv.Stamp})
 	}
-	it.enc = fresh.Encode()
+	slices.SortFunc(it.diff, func(a, b form.Diff) int { return strings.Compare(a.Field, b.Field) })
+	it.enc = in.Encode()
 	it.sum = sha256.Sum256(it.enc)
-	it.terms = recordTerms(&fresh)
-	it.diffJSON = appendDiffs(nil, it.diff)
+	it.terms = recordTerms(&in)
+	it.diffJSON = appendDiffs(make([]byte, 0, len(it.enc)+64*len(it.diff)), it.diff)
 }
 
 // apply merges one prepared item. Invalid input is a Rejected result, not an error; an

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -23,7 +22,7 @@ import (
 
 const (
 	maxTermLen   = 40
-	maxSegments  = 8
+	maxSegments  = 24
 	smallResults = 2048 // at most this many hits are sorted directly; more walk by recency
 )
 
@@ -39,12 +38,12 @@ var (
 
 // tokenize splits text into lowercase words of letters and digits.
 func tokenize(s string, add func(string)) {
-	tokenizeBytes([]byte(s), nil, add)
+	tokenizeBytes([]byte(s), nil, func(w []byte) { add(string(w)) })
 }
 
 // tokenizeBytes is tokenize over bytes, with a scratch buffer; ASCII, the common case,
 // needs no decoding.
-func tokenizeBytes(s []byte, scratch []byte, add func(string)) []byte {
+func tokenizeBytes(s []byte, scratch []byte, add func([]byte)) []byte {
 	word := scratch[:0]
 	flush := func() {
 		if len(word) > 0 {
@@ -55,7 +54,7 @@ func tokenizeBytes(s []byte, scratch []byte, add func(string)) []byte {
 					w = w[:len(w)-1]
 				}
 			}
-			add(string(w))
+			add(w)
 			word = word[:0]
 		}
 	}
@@ -85,10 +84,15 @@ func tokenizeBytes(s []byte, scratch []byte, add func(string)) []byte {
 	return word
 }
 
-// recordTerms lists the distinct terms of a record, sorted.
+// recordTerms lists the distinct terms of a record.
 func recordTerms(r *form.Record) []string {
-	terms := make([]string, 0, 64)
-	add := func(w string) { terms = append(terms, w) }
+	set := make(map[string]struct{}, 128)
+	add := func(w string) { set[w] = struct{}{} }
+	addBytes := func(w []byte) {
+		if _, ok := set[string(w)]; !ok { // a lookup by bytes does not allocate
+			set[string(w)] = struct{}{}
+		}
+	}
 	var scratch []byte
 	for id, fv := range r.Fields {
 		v := fv.Value
@@ -104,20 +108,24 @@ func recordTerms(r *form.Record) []string {
 			// Quotes, brackets and commas separate words like spaces do, so the raw JSON
 			// of strings without escapes, numbers and lists of choices splits as is.
 			if bytes.IndexByte(v, '\\') >= 0 {
-				scratch = tokenizeBytes([]byte(form.DisplayValue(v)), scratch, add)
+				scratch = tokenizeBytes([]byte(form.DisplayValue(v)), scratch, addBytes)
 			} else {
-				scratch = tokenizeBytes(v, scratch, add)
+				scratch = tokenizeBytes(v, scratch, addBytes)
 			}
 		}
 	}
-	terms = append(terms, termTemplate(r.Template), termStatus(r.Status()))
+	add(termTemplate(r.Template))
+	add(termStatus(r.Status()))
 	if r.Deleted() {
-		terms = append(terms, termDeleted)
+		add(termDeleted)
 	} else {
-		terms = append(terms, termLive)
+		add(termLive)
 	}
-	slices.Sort(terms)
-	return slices.Compact(terms)
+	terms := make([]string, 0, len(set))
+	for w := range set {
+		terms = append(terms, w)
+	}
+	return terms
 }
 
 func attachmentNames(v []byte) []string {
@@ -301,16 +309,15 @@ func writeSegment(tx *bolt.Tx, b *segmentBuilder) error {
 	if err := bk.Put(u64(seq), data); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
-	if bk.Stats().KeyN > maxSegments {
-		return mergeSegments(tx)
-	}
-	return nil
+	return mergeSegments(tx)
 }
 
-// mergeSegments merges the newest half of the segments into one and drops the
-// postings of documents that are no longer live. Merging the newest ones keeps each
-// segment a run of consecutive document numbers, so lists concatenate in order, and
-// a big old segment is rewritten rarely.
+// mergeSegments keeps the number of segments small. When there are more than
+// maxSegments, it merges the newest run of segments, extended to older ones while
+// they are at most twice the run's size, and drops the postings of documents that
+// are no longer live. Merging only a run of the newest keeps each segment a range of
+// consecutive document numbers, so lists concatenate in order; sizing the run against
+// its predecessor rewrites each posting a logarithmic number of times.
 func mergeSegments(tx *bolt.Tx) error {
 	bk := tx.Bucket(bucketSegments)
 	var keys [][]byte
@@ -324,9 +331,14 @@ func mergeSegments(tx *bolt.Tx) error {
 		keys = append(keys, append([]byte(nil), k...))
 		segs = append(segs, seg)
 	}
-	from := len(segs) / 2
-	if len(segs)-from < 2 {
+	if len(segs) <= maxSegments {
 		return nil
+	}
+	from := len(segs) - 1
+	total := len(segs[from].data)
+	for from > 0 && (len(segs)-from < 2 || len(segs[from-1].data) <= 2*total) {
+		from--
+		total += len(segs[from].data)
 	}
 	live, err := liveDocs(tx)
 	if err != nil {
