@@ -94,36 +94,7 @@ fmt-check:
 	@files=$$(find . -path ./.git -prune -o -path ./tools -prune -o -path ./bin -prune -o -name '*.go' -print); \
 	unformatted=$$([ -z "$$files" ] || gofmt -l $$files); \
 	if [ -n "$$unformatted" ]; then \
-		echo "# The peer benchmark and the machine's physical limits live in shared/, beside this
-# repository.
-SHARED ?= $(abspath $(CURDIR)/../shared)
-BENCH_N ?= 100000
-FIGURES := grep -E '^[a-z0-9_]+ [-+0-9.e]+ [^ ]+$$'
-
-# bench prints every figure as `name value unit`, one a line, measured in this run:
-# ours next to the disk's fsync (in the same benchmark) and the machine's limits.
-bench: deps
-	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	echo "bench: generating $(BENCH_N) documents with $(SHARED)/bench/gen.js" >&2; \
-	node $(SHARED)/bench/gen.js $(BENCH_N) > $$tmp/docs.ndjson 2>/dev/null; \
-	echo "bench: machine limits ($(SHARED)/bench/limits)" >&2; \
-	(cd $(SHARED)/bench/limits && LIMITS_DIR=$$tmp $(GO) run .) | $(FIGURES) | sed 's/^/limits_/'; \
-	echo "bench: Fieldforms benchmarks" >&2; \
-	if ! FIELDFORMS_BENCH_DATA=$$tmp/docs.ndjson $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./... > $$tmp/bench.log 2>&1; then \
-		tail -50 $$tmp/bench.log >&2; exit 1; \
-	fi; \
-	$(FIGURES) $$tmp/bench.log
-
-# crash kills a saving process 1,000 times and prints what was lost.
-CRASH_CYCLES ?= 1000
-crash: deps
-	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	if ! FIELDFORMS_CRASH_CYCLES=$(CRASH_CYCLES) FIELDFORMS_CRASH_FIGURES=1 $(GO) test -count=1 -timeout 90m -run '^TestCrash$$' ./store > $$tmp/crash.log 2>&1; then \
-		tail -50 $$tmp/crash.log >&2; exit 1; \
-	fi; \
-	$(FIGURES) $$tmp/crash.log
-
-fmt-check: gofmt would change:" >&2; echo "$$unformatted" >&2; exit 1; \
+		echo "fmt-check: gofmt would change:" >&2; echo "$$unformatted" >&2; exit 1; \
 	fi
 
 clean:
