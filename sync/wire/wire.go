@@ -1,0 +1,393 @@
+// Package wire is the Fieldforms replication protocol, version 1: the request and
+// response bodies that devices and the server exchange over HTTPS, their limits, and
+// the error codes. Both sides import it, so they cannot drift apart.
+//
+// # Transport
+//
+// HTTPS only, TLS 1.2 or later; JSON bodies, which may be gzip-compressed
+// (Content-Encoding: gzip) in both directions. Every call but enrolment, health and
+// metrics carries "Authorization: Bearer <token>", the credential enrolment returned.
+//
+// Every authenticated response carries the tenant's epoch and the server's ledger
+// entry for the calling device, in headers (HeaderEpoch, HeaderAckedThrough) and,
+// where the body has them, in Server. The epoch is made when a tenant's data is
+// created and changes when it is lost or restored; a device that sees a new epoch, or
+// an AckedThrough below what it knows the server acknowledged, reconciles.
+//
+// # Endpoints
+//
+//	POST /v1/enroll                  EnrollRequest → EnrollResponse (no token: the code is the credential)
+//	POST /v1/push                    PushRequest → PushResponse
+//	GET  /v1/pull?cursor=C&limit=N   → PullResponse; 409 epoch_changed for a cursor of another epoch
+//	POST /v1/reconcile               ReconcileRequest → ReconcileResponse
+//	POST /v1/records                 FetchRequest → FetchResponse (records by ID, after a reconcile)
+//	GET  /v1/templates               → TemplatesResponse
+//	POST /v1/templates               TemplatesPush → TemplatesPushResponse (devices restore templates a rebuilt server lost)
+//	POST /v1/attachments/prepare     PrepareAttachment → PrepareAttachmentResponse
+//	POST /v1/attachments/commit      CommitAttachment → CommitAttachmentResponse
+//	GET  /v1/attachments/{sha256}    → AttachmentURL (read-only, short-lived)
+//	POST /v1/status                  DeviceStatus → StatusResponse (queue depth, for monitoring)
+//
+// Admin endpoints (the token's user must be an admin):
+//
+//	GET  /v1/admin/search?q=&template=&status=&deleted=live|deleted|all&from=&to=&offset=&limit= → SearchResponse
+//	GET  /v1/admin/records/{id}      → RecordResponse (the record and its history)
+//	POST /v1/admin/restore           RestoreRequest → RecordResponse
+//	GET  /v1/admin/export            → application/zip
+//	GET  /v1/admin/audit?record=&after=&limit=&verify=1 → AuditResponse
+//	POST /v1/admin/purge/request     PurgeRequest → PurgeStatus
+//	POST /v1/admin/purge/approve     PurgeApproval → PurgeStatus
+//	GET  /v1/admin/purge             → PurgeList
+//
+// Unauthenticated and without data:
+//
+//	GET /healthz, GET /readyz, GET /metrics (Prometheus text format)
+//
+// # Errors
+//
+// A failed call answers with an HTTP status and an Error body. 5xx, 429 and network
+// errors are temporary: retry with backoff, honouring Retry-After. Other 4xx are
+// permanent for that request. Within a push, each change has its own result, so one
+// bad change is refused alone and the rest apply.
+package wire
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/fieldforms/fieldforms/form"
+)
+
+// Headers.
+const (
+	HeaderEpoch        = "Fieldforms-Epoch"
+	HeaderAckedThrough = "Fieldforms-Acked-Through"
+	HeaderRequestID    = "Fieldforms-Request-Id"
+)
+
+// Limits. A server refuses a body or batch over them with 413 too_large.
+const (
+	MaxBodyBytes      = 32 << 20 // after decompression
+	MaxPushChanges    = 5000
+	MaxPullRecords    = 5000
+	DefaultPullLimit  = 1000
+	MaxReconcileItems = 4096 // ranges in a request, or items in an answer
+	MaxFetch          = 5000
+	MaxTemplatesPush  = 500
+	SASLifetime       = 15 * time.Minute
+)
+
+// Error codes.
+const (
+	CodeBadRequest      = "bad_request"      // malformed JSON, unknown fields, wrong types, bad parameters
+	CodeUnauthorized    = "unauthorized"     // no, unknown, revoked or expired credential or code
+	CodeForbidden       = "forbidden"        // authenticated, but not allowed (not an admin; another tenant's data)
+	CodeNotFound        = "not_found"        // no such record, attachment or request
+	CodeEpochChanged    = "epoch_changed"    // the cursor belongs to an earlier epoch: start over with a reconcile
+	CodeTooLarge        = "too_large"        // body or batch over the limits
+	CodeRateLimited     = "rate_limited"     // too many requests; see Retry-After
+	CodeClockSkew       = "clock_skew"       // a stamp too far in the future
+	CodeInvalid         = "invalid"          // values that break the template's rules
+	CodeUnknownTemplate = "unknown_template" // a record for a template version the server lacks
+	CodeConflict        = "conflict"         // e.g. a template version that exists with other content
+	CodePurged          = "purged"           // the record was permanently deleted and cannot come back
+	CodeDuplicate       = "duplicate"        // a change ID twice in one batch
+	CodeUnavailable     = "unavailable"      // the server or a dependency is not ready; retry
+	CodeInternal        = "internal"
+)
+
+// Error is the body of every failed response.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Server is what every main response says about the server and the calling device.
+type Server struct {
+	Epoch        string    `json:"epoch"`
+	AckedThrough uint64    `json:"acked_through"`
+	Time         time.Time `json:"time"`
+}
+
+// EnrollRequest redeems an enrolment code.
+type EnrollRequest struct {
+	Secret     string `json:"secret"`
+	DeviceID   string `json:"device_id"` // the replica's own ID, which stamps its edits
+	DeviceName string `json:"device_name,omitempty"`
+}
+
+// EnrollResponse is the device's credential. The token is shown once; the server keeps
+// only its hash.
+type EnrollResponse struct {
+	Tenant   string `json:"tenant"`
+	DeviceID string `json:"device_id"`
+	User     string `json:"user"`
+	Admin    bool   `json:"admin"`
+	Token    string `json:"token"`
+	Server   Server `json:"server"`
+}
+
+// PushChange is one outbox entry: the device's sequence number and the change.
+type PushChange struct {
+	Seq    uint64      `json:"seq"`
+	Change form.Change `json:"change"`
+}
+
+// PushRequest sends outbox changes in order.
+type PushRequest struct {
+	Changes []PushChange `json:"changes"`
+}
+
+// Change outcomes.
+const (
+	StatusApplied   = "applied"
+	StatusUnchanged = "unchanged"
+	StatusDuplicate = "duplicate"
+	StatusRejected  = "rejected"
+)
+
+// PushResult is the outcome of one change, in request order.
+type PushResult struct {
+	ID      string `json:"id"`
+	Seq     uint64 `json:"seq"`
+	Status  string `json:"status"`
+	Code    string `json:"code,omitempty"`    // for rejected
+	Message string `json:"message,omitempty"` // for rejected
+}
+
+// PushResponse answers a push. AckedThrough in Server counts rejected changes as
+// received: they will not come again.
+type PushResponse struct {
+	Results []PushResult `json:"results"`
+	Server  Server       `json:"server"`
+}
+
+// PullResponse holds records changed after the cursor, in change order.
+type PullResponse struct {
+	Records []form.Record `json:"records"`
+	Purged  []string      `json:"purged,omitempty"` // record IDs permanently deleted: drop local copies
+	Cursor  string        `json:"cursor"`           // pass back to continue
+	More    bool          `json:"more"`
+	Server  Server        `json:"server"`
+}
+
+// Range is a half-open range of record IDs [From, To); "" is open at that end.
+type Range struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Fingerprint summarises the (record ID, rev) pairs in a range.
+type Fingerprint struct {
+	Range
+	Count int    `json:"count"`
+	Hash  string `json:"hash"` // hex; see form-independent definition in Fingerprint docs of the store
+}
+
+// ReconcileRequest sends the device's fingerprints of some ranges. The first round
+// sends one range covering everything.
+type ReconcileRequest struct {
+	Ranges []Fingerprint `json:"ranges"`
+}
+
+// Item is one record's ID and rev.
+type Item struct {
+	ID  string `json:"id"`
+	Rev string `json:"rev"`
+}
+
+// RangeAnswer is the server's answer for one range: equal; or, when it holds few
+// records there, their IDs and revs; or its fingerprints of sub-ranges, to be
+// compared in the next round.
+type RangeAnswer struct {
+	Range
+	Equal bool          `json:"equal,omitempty"`
+	Items []Item        `json:"items,omitempty"`
+	Split []Fingerprint `json:"split,omitempty"`
+	Have  bool          `json:"have,omitempty"` // Items is the server's complete list for the range (possibly empty)
+}
+
+// ReconcileResponse answers every range of the request. Cursor is the server's feed
+// position when the reconcile started: after fetching what it lacks, a device
+// continues pulling from there.
+type ReconcileResponse struct {
+	Ranges []RangeAnswer `json:"ranges"`
+	Cursor string        `json:"cursor"`
+	Server Server        `json:"server"`
+}
+
+// FetchRequest asks for records by ID.
+type FetchRequest struct {
+	IDs []string `json:"ids"`
+}
+
+// FetchResponse returns the records the server holds of those asked for.
+type FetchResponse struct {
+	Records []form.Record `json:"records"`
+	Server  Server        `json:"server"`
+}
+
+// TemplatesResponse lists every template version the tenant has.
+type TemplatesResponse struct {
+	Templates []json.RawMessage `json:"templates"`
+	Server    Server            `json:"server"`
+}
+
+// TemplatesPush sends template versions a device holds.
+type TemplatesPush struct {
+	Templates []json.RawMessage `json:"templates"`
+}
+
+// TemplateResult is the outcome for one pushed template, in order.
+type TemplateResult struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	Status  string `json:"status"` // applied, unchanged, rejected
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// TemplatesPushResponse answers a templates push.
+type TemplatesPushResponse struct {
+	Results []TemplateResult `json:"results"`
+	Server  Server           `json:"server"`
+}
+
+// PrepareAttachment announces an attachment a device wants to upload.
+type PrepareAttachment struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	Type   string `json:"type"`
+}
+
+// PrepareAttachmentResponse says the blob exists already, or gives a write-only SAS
+// URL for that one blob, valid until Expires.
+type PrepareAttachmentResponse struct {
+	Exists    bool      `json:"exists"`
+	UploadURL string    `json:"upload_url,omitempty"`
+	Expires   time.Time `json:"expires,omitempty"`
+	Server    Server    `json:"server"`
+}
+
+// CommitAttachment tells the server an upload finished; it checks the blob.
+type CommitAttachment struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// CommitAttachmentResponse confirms the blob is present and verified.
+type CommitAttachmentResponse struct {
+	Present bool   `json:"present"`
+	Server  Server `json:"server"`
+}
+
+// AttachmentURL is a read-only SAS URL for one blob.
+type AttachmentURL struct {
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
+	Server  Server    `json:"server"`
+}
+
+// DeviceStatus reports a device's queue, for the operator's monitoring.
+type DeviceStatus struct {
+	Pending      int        `json:"pending"`
+	DeadLetters  int        `json:"dead_letters"`
+	OldestUnsent *time.Time `json:"oldest_unsent,omitempty"`
+}
+
+// StatusResponse acknowledges a status report.
+type StatusResponse struct {
+	Server Server `json:"server"`
+}
+
+// Summary is a record as admin search lists it.
+type Summary struct {
+	ID       string    `json:"id"`
+	Template string    `json:"template"`
+	Version  int       `json:"version"`
+	Title    string    `json:"title"`
+	Status   string    `json:"status"`
+	Deleted  bool      `json:"deleted"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	Rev      string    `json:"rev"`
+}
+
+// SearchResponse is one page of admin search.
+type SearchResponse struct {
+	Items  []Summary `json:"items"`
+	Total  int       `json:"total"`
+	Server Server    `json:"server"`
+}
+
+// AuditEntry is one line of a tenant's audit trail.
+type AuditEntry struct {
+	Seq    uint64      `json:"seq"`
+	Time   time.Time   `json:"time"`
+	Actor  string      `json:"actor"`
+	Device string      `json:"device"`
+	Action string      `json:"action"`
+	Record string      `json:"record,omitempty"`
+	Change string      `json:"change,omitempty"`
+	Diff   []form.Diff `json:"diff,omitempty"`
+	Note   string      `json:"note,omitempty"`
+	Prev   string      `json:"prev"`
+	Hash   string      `json:"hash"`
+}
+
+// RecordResponse is one record with its history.
+type RecordResponse struct {
+	Record  form.Record  `json:"record"`
+	History []AuditEntry `json:"history"`
+	Server  Server       `json:"server"`
+}
+
+// RestoreRequest brings back a deleted record.
+type RestoreRequest struct {
+	ID string `json:"id"`
+}
+
+// AuditResponse is a page of the audit trail, and the chain check when asked.
+type AuditResponse struct {
+	Entries  []AuditEntry `json:"entries"`
+	Verified *bool        `json:"verified,omitempty"`
+	Problem  string       `json:"problem,omitempty"`
+	Server   Server       `json:"server"`
+}
+
+// PurgeRequest asks for records to be deleted for good.
+type PurgeRequest struct {
+	Records []string `json:"records"`
+	Reason  string   `json:"reason"`
+}
+
+// PurgeApproval approves a purge request.
+type PurgeApproval struct {
+	ID string `json:"id"`
+}
+
+// PurgeStatus describes a purge request. It runs when two admins other than the
+// requester, distinct from each other, have approved it.
+type PurgeStatus struct {
+	ID        string     `json:"id"`
+	Records   []string   `json:"records"`
+	Reason    string     `json:"reason"`
+	Requester string     `json:"requester"`
+	Requested time.Time  `json:"requested"`
+	Approvals []Approval `json:"approvals"`
+	Done      *time.Time `json:"done,omitempty"`
+}
+
+// Approval is one admin's approval.
+type Approval struct {
+	User string    `json:"user"`
+	Time time.Time `json:"time"`
+}
+
+// PurgeList lists purge requests, newest first.
+type PurgeList struct {
+	Requests []PurgeStatus `json:"requests"`
+	Server   Server        `json:"server"`
+}
