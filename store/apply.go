@@ -249,6 +249,9 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID, author, device stri
 		return Rejected, it.err
 	}
 	in := it.rec
+	if tx.Bucket(bucketPurged).Get([]byte(in.ID)) != nil {
+		return Rejected, fmt.Errorf("record %s: %w", in.ID, ErrPurged)
+	}
 	cur, err := getRecord(tx, in.ID)
 	if errors.Is(err, ErrNotFound) {
 		a.maxClock = max(a.maxClock, it.maxStamp)

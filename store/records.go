@@ -478,21 +478,9 @@ func (s *Store) Revs(ctx context.Context, from, to string) ([]RecordRev, error) 
 }
 
 // Feed returns records changed after the feed position since, in change order, at
-// most limit, and the position of the last one returned (since when none).
+// most limit entries, and the position of the last one returned (since when none).
+// Purges in that span are skipped; FeedPage reports them.
 func (s *Store) Feed(ctx context.Context, since uint64, limit int) ([]form.Record, uint64, error) {
-	var out []form.Record
-	last := since
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFeed).Cursor()
-		for k, v := c.Seek(u64(since + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-			r, err := getRecord(tx, string(v))
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-			last = binary.BigEndian.Uint64(k)
-		}
-		return nil
-	})
-	return out, last, err
+	p, err := s.FeedPage(ctx, since, limit)
+	return p.Records, p.Last, err
 }

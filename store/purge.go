@@ -1,0 +1,234 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fieldforms/fieldforms/form"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrPurged: the record was permanently deleted and cannot come back.
+var ErrPurged = errors.New("record permanently deleted")
+
+var bucketPurged = []byte("purged") // record id → purgeMark
+
+type purgeMark struct {
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason"`
+}
+
+// feed values of purged records start with this byte, which no record ID does.
+const purgedMark = '-'
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// Purge permanently deletes records: their data, index entries, pending changes and
+// the attachments no other record refers to. Every audit entry stays, and one more
+// records the purge. The IDs are remembered so the records cannot come back from a
+// replica that still holds them. It returns the attachments that are now referenced
+// by no record, for the caller to delete from blob storage. IDs already purged are
+// skipped; an unknown ID is ErrNotFound and nothing is purged.
+//
+// Whether a purge is allowed (requests and approvals) is the caller's business.
+func (s *Store) Purge(ctx context.Context, ids []string, actor, device, reason string) ([]form.Attachment, error) {
+	var orphans []form.Attachment
+	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
+		purged := tx.Bucket(bucketPurged)
+		refs := map[string]form.Attachment{}
+		var todo []form.Record
+		for _, id := range ids {
+			if purged.Get([]byte(id)) != nil {
+				continue
+			}
+			r, err := getRecord(tx, id)
+			if err != nil {
+				return fmt.Errorf("purge %s: %w", id, err)
+			}
+			todo = append(todo, r)
+			if tpl, err := s.Template(form.TemplateKey{ID: r.Template, Version: r.Version}); err == nil {
+				for fid, fv := range r.Fields {
+					for _, at := range attachmentsOf(tpl, fid, fv.Value) {
+						refs[at.SHA256] = at
+					}
+				}
+			}
+		}
+		for _, r := range todo {
+			if err := s.removeRecord(tx, r.ID); err != nil {
+				return fmt.Errorf("purge %s: %w", r.ID, err)
+			}
+			mark, _ := json.Marshal(purgeMark{Time: s.now().UTC(), Actor: actor, Reason: reason})
+			if err := purged.Put([]byte(r.ID), mark); err != nil {
+				return err
+			}
+			if err := dropPending(tx, r.ID); err != nil {
+				return err
+			}
+			e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: actor, Device: device, Action: ActionPurge,
+				Record: r.ID, Note: reason, Prev: s.lastHash}
+			if err := a.appendAudit(tx, e); err != nil {
+				return err
+			}
+		}
+		if len(refs) == 0 {
+			return nil
+		}
+		// An attachment is content-addressed and may be shared: keep it while any other
+		// record refers to it. Purges are rare, so a scan of the raw records will do.
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.First(); k != nil && len(refs) > 0; k, v = c.Next() {
+			for sha := range refs {
+				if bytes.Contains(v, []byte(sha)) {
+					delete(refs, sha)
+				}
+			}
+		}
+		atts := tx.Bucket(bucketAttachments)
+		for sha, at := range refs {
+			if err := atts.Delete([]byte(sha)); err != nil {
+				return err
+			}
+			orphans = append(orphans, at)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, at := range orphans {
+		if err := os.Remove(s.AttachmentPath(at.SHA256)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("purge: removing an attachment file failed", "err", err)
+		}
+	}
+	return orphans, nil
+}
+
+// removeRecord deletes a record, its metadata and its index entries, and leaves a
+// purge entry in the feed so replicas learn of it.
+func (s *Store) removeRecord(tx *bolt.Tx, id string) error {
+	metas := tx.Bucket(bucketRecMeta)
+	old := metas.Get([]byte(id))
+	if old == nil {
+		return ErrNotFound
+	}
+	om, err := decodeMeta(old)
+	if err != nil {
+		return err
+	}
+	feed := tx.Bucket(bucketFeed)
+	meta := tx.Bucket(bucketMeta)
+	if err := errors.Join(
+		tx.Bucket(bucketRecords).Delete([]byte(id)),
+		metas.Delete([]byte(id)),
+		tx.Bucket(bucketByUpdated).Delete(byUpdatedKey(om.updated, id)),
+		feed.Delete(u64(om.feed)),
+		tx.Bucket(bucketDocs).Delete(u32(om.doc)),
+		meta.Put(metaRecCount, u64(getU64(meta, metaRecCount)-1)),
+	); err != nil {
+		return err
+	}
+	if om.deleted {
+		if err := meta.Put(metaDelCount, u64(getU64(meta, metaDelCount)-1)); err != nil {
+			return err
+		}
+	}
+	seq, err := feed.NextSequence()
+	if err != nil {
+		return err
+	}
+	return feed.Put(u64(seq), append([]byte{purgedMark}, id...))
+}
+
+// dropPending removes a purged record's changes from the outbox and dead letters:
+// they would only be refused.
+func dropPending(tx *bolt.Tx, id string) error {
+	for _, name := range [][]byte{bucketOutbox, bucketDead} {
+		b := tx.Bucket(name)
+		var keys [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if bytes.Contains(v, []byte(`"`+id+`"`)) {
+				var c struct {
+					Record string `json:"record"`
+					Change struct {
+						Record string `json:"record"`
+					} `json:"change"`
+				}
+				if json.Unmarshal(v, &c) == nil && (c.Record == id || c.Change.Record == id) {
+					keys = append(keys, append([]byte(nil), k...))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// IsPurged reports whether a record was permanently deleted here.
+func (s *Store) IsPurged(ctx context.Context, id string) (bool, error) {
+	found := false
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		found = tx.Bucket(bucketPurged).Get([]byte(id)) != nil
+		return nil
+	})
+	return found, err
+}
+
+// FeedPage is a page of the change feed.
+type FeedPage struct {
+	Records []form.Record
+	Purged  []string // record IDs permanently deleted
+	Last    uint64   // the position of the last entry returned (since when none)
+}
+
+// FeedPage returns what changed after position since, in order: records and purges,
+// at most limit entries.
+func (s *Store) FeedPage(ctx context.Context, since uint64, limit int) (FeedPage, error) {
+	p := FeedPage{Last: since}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketFeed).Cursor()
+		n := 0
+		for k, v := c.Seek(u64(since + 1)); k != nil && (limit <= 0 || n < limit); k, v = c.Next() {
+			if len(v) > 0 && v[0] == purgedMark {
+				p.Purged = append(p.Purged, string(v[1:]))
+			} else {
+				r, err := getRecord(tx, string(v))
+				if err != nil {
+					return err
+				}
+				p.Records = append(p.Records, r)
+			}
+			p.Last = binary.BigEndian.Uint64(k)
+			n++
+		}
+		return nil
+	})
+	return p, err
+}
+
+// FeedHead is the position of the newest feed entry.
+func (s *Store) FeedHead(ctx context.Context) (uint64, error) {
+	var head uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketFeed).Cursor().Last(); len(k) == 8 {
+			head = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return head, err
+}
