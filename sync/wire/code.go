@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,12 +13,15 @@ import (
 
 // EnrollCode is what `fieldformsd enroll` prints and a device redeems: where the
 // server is, which tenant, a one-time secret, and the SHA-256 fingerprint of the
-// server's certificate (hex), so a device can pin a self-signed server.
+// server's certificate (hex). A server with a self-signed certificate also puts the
+// certificate itself in the code (Cert, base64 DER), so the device can trust exactly
+// that certificate, checked against the fingerprint, with ordinary TLS verification.
 type EnrollCode struct {
 	URL         string `json:"u"`
 	Tenant      string `json:"t"`
 	Secret      string `json:"s"`
 	Fingerprint string `json:"f,omitempty"`
+	Cert        string `json:"c,omitempty"`
 }
 
 const codePrefix = "ff1-"
@@ -54,6 +59,18 @@ func ParseEnrollCode(s string) (EnrollCode, error) {
 		return c, fmt.Errorf("%w: tenant or secret missing", ErrBadCode)
 	case c.Fingerprint != "" && len(c.Fingerprint) != 64:
 		return c, fmt.Errorf("%w: certificate fingerprint must be 64 hex digits", ErrBadCode)
+	case c.Cert != "" && c.Fingerprint == "":
+		return c, fmt.Errorf("%w: a certificate without its fingerprint", ErrBadCode)
+	}
+	if c.Cert != "" {
+		der, err := base64.StdEncoding.DecodeString(c.Cert)
+		if err != nil {
+			return c, fmt.Errorf("%w: certificate: %v", ErrBadCode, err)
+		}
+		sum := sha256.Sum256(der)
+		if hex.EncodeToString(sum[:]) != strings.ToLower(c.Fingerprint) {
+			return c, fmt.Errorf("%w: the certificate does not match its fingerprint", ErrBadCode)
+		}
 	}
 	return c, nil
 }

@@ -20,6 +20,8 @@ func TestEnrollCode(t *testing.T) {
 		"ErrNoHost":      EnrollCode{URL: "https://", Tenant: "a", Secret: "b"}.String(),
 		"ErrNoSecret":    EnrollCode{URL: "https://h", Tenant: "a"}.String(),
 		"ErrFingerprint": EnrollCode{URL: "https://h", Tenant: "a", Secret: "b", Fingerprint: "abc"}.String(),
+		"ErrCertMismatch": EnrollCode{URL: "https://h", Tenant: "a", Secret: "b", Fingerprint: strings.Repeat("ab", 32),
+			Cert: "AAEC"}.String(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := ParseEnrollCode(c); !errors.Is(err, ErrBadCode) {
