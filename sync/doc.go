@@ -1,0 +1,14 @@
+// Package sync is the device side of replication: it pushes a replica's outbox to the
+// server, pulls what others changed, and — when the server lost data or was restored
+// from an older backup — reconciles and pushes back whatever the server lacks.
+//
+// A Replicator runs the loop: it wakes on a local save, pulls on a schedule, and on
+// temporary failures (network errors, 5xx, 429) retries with exponential backoff that
+// never gives up and honours Retry-After. A change the server refuses for good (a 4xx
+// for that change alone) goes to the replica's dead-letter list with the server's
+// reason, and the rest keep flowing.
+//
+// It talks HTTPS only: a credential whose URL is not https is refused, and the only
+// certificates trusted are the system's roots and, for a self-signed server, the one
+// certificate the enrolment code carried.
+package sync

@@ -1,0 +1,224 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/store"
+	"github.com/fieldforms/fieldforms/sync/wire"
+)
+
+// reconcile finds the records the server lacks or holds in another version, pushes
+// the replica's, and fetches the server's; it never deletes anything local. With all,
+// it pushes the whole replica without comparing (an admin's reseed).
+func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all bool) error {
+	r.update(func(s *Status) {
+		s.State, s.Message = StateRebuilding, "the server is missing data; sending what this device holds"
+		s.Progress = &Progress{What: "comparing with the server"}
+	})
+	toPush := map[string]bool{}
+	toFetch := map[string]bool{}
+	var cursor string
+	var srv wire.Server
+	if all {
+		revs, err := r.st.Revs(ctx, "", "")
+		if err != nil {
+			return err
+		}
+		for _, x := range revs {
+			toPush[x.ID] = true
+		}
+		// One round only for the feed position to continue from afterwards.
+		mine, err := r.st.Fingerprints(ctx, []store.Range{{}})
+		if err != nil {
+			return err
+		}
+		var resp wire.ReconcileResponse
+		s, err := c.Do(ctx, http.MethodPost, "/v1/reconcile", nil, wire.ReconcileRequest{Ranges: []wire.Fingerprint{toWire(mine[0])}}, &resp)
+		if err != nil {
+			return err
+		}
+		cursor, srv = resp.Cursor, s
+	} else {
+		mine, err := r.st.Fingerprints(ctx, []store.Range{{}})
+		if err != nil {
+			return err
+		}
+		pending := []wire.Fingerprint{toWire(mine[0])}
+		for round := 0; len(pending) > 0; round++ {
+			if round > 64 {
+				return fmt.Errorf("reconcile: no agreement after %d rounds", round)
+			}
+			batch := pending[:min(len(pending), wire.MaxReconcileItems)]
+			pending = pending[len(batch):]
+			var resp wire.ReconcileResponse
+			s, err := c.Do(ctx, http.MethodPost, "/v1/reconcile", nil, wire.ReconcileRequest{Ranges: batch}, &resp)
+			if err != nil {
+				return err
+			}
+			if cursor == "" {
+				cursor, srv = resp.Cursor, s
+			}
+			for _, a := range resp.Ranges {
+				next, err := r.compare(ctx, a, toPush, toFetch)
+				if err != nil {
+					return err
+				}
+				pending = append(pending, next...)
+			}
+		}
+	}
+	rep.Reconciled = true
+	if err := r.pushRecords(ctx, c, keys(toPush), rep); err != nil {
+		return err
+	}
+	if err := r.fetch(ctx, c, keys(toFetch), rep); err != nil {
+		return err
+	}
+	// Done: the replica now agrees with this epoch of the server, and continues
+	// pulling from where the server's feed stood when the comparison began.
+	return r.st.SetState(ctx, map[string][]byte{keyReconcile: nil, keyEpoch: []byte(srv.Epoch), keyCursor: []byte(cursor),
+		keyAcked: []byte(fmt.Sprint(srv.AckedThrough))})
+}
+
+func toWire(f store.Fingerprint) wire.Fingerprint {
+	return wire.Fingerprint{Range: wire.Range{From: f.From, To: f.To}, Count: f.Count, Hash: f.HashHex()}
+}
+
+// compare handles the server's answer for one range and returns the sub-ranges that
+// still differ, with the replica's fingerprints, for the next round.
+func (r *Replicator) compare(ctx context.Context, a wire.RangeAnswer, toPush, toFetch map[string]bool) ([]wire.Fingerprint, error) {
+	switch {
+	case a.Equal:
+		return nil, nil
+	case a.Have:
+		mine, err := r.st.Revs(ctx, a.From, a.To)
+		if err != nil {
+			return nil, err
+		}
+		theirs := map[string]string{}
+		for _, it := range a.Items {
+			theirs[it.ID] = it.Rev
+		}
+		for _, m := range mine {
+			rev, ok := theirs[m.ID]
+			if !ok || rev != m.Rev {
+				toPush[m.ID] = true
+			}
+			if ok && rev != m.Rev {
+				toFetch[m.ID] = true
+			}
+			delete(theirs, m.ID)
+		}
+		for id := range theirs {
+			toFetch[id] = true
+		}
+		return nil, nil
+	}
+	var next []wire.Fingerprint
+	ranges := make([]store.Range, len(a.Split))
+	for i, s := range a.Split {
+		ranges[i] = store.Range{From: s.From, To: s.To}
+	}
+	mine, err := r.st.Fingerprints(ctx, ranges)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range a.Split {
+		m := toWire(mine[i])
+		switch {
+		case m.Count == s.Count && m.Hash == s.Hash:
+		case s.Count == 0:
+			// The server has nothing there: everything here is for it, no more rounds.
+			revs, err := r.st.Revs(ctx, s.From, s.To)
+			if err != nil {
+				return nil, err
+			}
+			for _, x := range revs {
+				toPush[x.ID] = true
+			}
+		default:
+			next = append(next, m)
+		}
+	}
+	return next, nil
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// pushRecords sends whole records as changes: the server merges them like any
+// change, so pushing what it already has is harmless.
+func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, rep *Report) error {
+	total := len(ids)
+	for done := 0; done < total; {
+		n := min(r.opts.BatchChanges*2, total-done)
+		recs, err := r.st.GetMany(ctx, ids[done:done+n])
+		if err != nil {
+			return err
+		}
+		req := wire.PushRequest{Changes: make([]wire.PushChange, len(recs))}
+		for i, rec := range recs {
+			req.Changes[i] = wire.PushChange{Change: form.ChangeFrom(form.NewID(), rec, r.cred.User, r.st.Device())}
+		}
+		var resp wire.PushResponse
+		if _, err := c.Do(ctx, http.MethodPost, "/v1/push", nil, req, &resp); err != nil {
+			return err
+		}
+		for i, res := range resp.Results {
+			if res.Status == wire.StatusRejected && i < len(recs) {
+				r.log.Warn("server refused a record while rebuilding", "record", recs[i].ID, "code", res.Code, "reason", res.Message)
+			}
+		}
+		done += n
+		rep.RecordsPushedByReconcile += len(recs)
+		r.update(func(s *Status) {
+			s.Progress = &Progress{What: "sending records to the server", Done: done, Total: total}
+		})
+	}
+	return nil
+}
+
+// fetch gets records by ID and merges them.
+func (r *Replicator) fetch(ctx context.Context, c *Client, ids []string, rep *Report) error {
+	for len(ids) > 0 {
+		n := min(len(ids), wire.MaxFetch)
+		var resp wire.FetchResponse
+		if _, err := c.Do(ctx, http.MethodPost, "/v1/records", nil, wire.FetchRequest{IDs: ids[:n]}, &resp); err != nil {
+			return err
+		}
+		if _, err := r.st.ApplyRecords(ctx, resp.Records, "sync"); err != nil {
+			return err
+		}
+		rep.RecordsFetchedByReconcile += len(resp.Records)
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// Reseed pushes the whole replica to the server (an admin's "rebuild the server from
+// this device"). Many devices may do it at once: the server merges idempotently.
+func (r *Replicator) Reseed(ctx context.Context) (Report, error) {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	var rep Report
+	c, _, err := r.session(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if err := r.syncTemplates(ctx, c); err != nil {
+		r.finish(ctx, err)
+		return rep, err
+	}
+	err = r.reconcile(ctx, c, &rep, true)
+	r.finish(ctx, err)
+	return rep, err
+}
+

@@ -1,0 +1,570 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	gosync "sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/store"
+	"github.com/fieldforms/fieldforms/sync/wire"
+)
+
+// Keys the replicator keeps in the replica's state.
+const (
+	KeyCredential  = "sync/credential"
+	keyEpoch       = "sync/epoch"
+	keyCursor      = "sync/cursor"
+	keyAcked       = "sync/acked"
+	keyLastSuccess = "sync/last_success"
+	keyReconcile   = "sync/reconcile" // set while a reconcile is due, so a crash resumes it
+)
+
+// ErrNotEnrolled: the replica has no credential yet.
+var ErrNotEnrolled = errors.New("this device is not enrolled with a server")
+
+// State names what the replicator is doing, in plain words for the UI and CLI.
+type State string
+
+// States.
+const (
+	StateNotEnrolled State = "not enrolled"
+	StateOffline     State = "offline"
+	StateSyncing     State = "syncing"
+	StateIdle        State = "up to date"
+	StateRebuilding  State = "rebuilding the server"
+	StateError       State = "needs attention"
+	StateStopped     State = "stopped"
+)
+
+// Progress of long work.
+type Progress struct {
+	What        string
+	Done, Total int
+}
+
+// Status is a snapshot for the UI and `fieldforms status`.
+type Status struct {
+	State       State
+	Message     string // plain words: what is wrong, or what is happening
+	Pending     int
+	DeadLetters int
+	LastSuccess time.Time
+	Epoch       string
+	Server      string
+	Progress    *Progress
+}
+
+// Options tune a Replicator. The zero value works.
+type Options struct {
+	Logger       *slog.Logger
+	Client       ClientOptions
+	PullInterval time.Duration // default 30 s
+	Clock        backoff.Clock // for tests of the backoff schedule
+	BatchChanges int           // default 500
+	BatchBytes   int           // default 4 MiB
+	// Backoff bounds; defaults 1 s initial, 5 min maximum.
+	InitialBackoff, MaxBackoff time.Duration
+}
+
+// Replicator keeps a replica in step with its server.
+type Replicator struct {
+	st   *store.Store
+	opts Options
+	log  *slog.Logger
+
+	mu      gosync.Mutex
+	status  Status
+	subs    map[int]func(Status)
+	nextSub int
+	client  *Client
+	cred    Credential
+
+	runMu  gosync.Mutex // one cycle at a time
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a replicator for the replica. It does nothing until Start or SyncOnce.
+func New(st *store.Store, opts Options) *Replicator {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PullInterval == 0 {
+		opts.PullInterval = 30 * time.Second
+	}
+	if opts.BatchChanges == 0 {
+		opts.BatchChanges = 500
+	}
+	if opts.BatchBytes == 0 {
+		opts.BatchBytes = 4 << 20
+	}
+	if opts.InitialBackoff == 0 {
+		opts.InitialBackoff = time.Second
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.Clock == nil {
+		opts.Clock = backoff.SystemClock
+	}
+	return &Replicator{st: st, opts: opts, log: opts.Logger.With("part", "sync"), subs: map[int]func(Status){},
+		wake: make(chan struct{}, 1), status: Status{State: StateStopped}}
+}
+
+// NewBackOff is the retry schedule: exponential with jitter, capped, never giving up.
+func (r *Replicator) NewBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = r.opts.InitialBackoff
+	b.MaxInterval = r.opts.MaxBackoff
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.5
+	b.MaxElapsedTime = 0 // never give up: a field device may be offline for days
+	b.Clock = r.opts.Clock
+	b.Reset()
+	return b
+}
+
+// SaveCredential stores a credential in the replica.
+func SaveCredential(ctx context.Context, st *store.Store, cred Credential) error {
+	b, err := json.Marshal(cred)
+	if err != nil {
+		return err
+	}
+	// A new server: what the replica knew of the old one no longer holds.
+	return st.SetState(ctx, map[string][]byte{KeyCredential: b, keyEpoch: nil, keyCursor: nil, keyAcked: nil, keyReconcile: []byte("1")})
+}
+
+// LoadCredential reads the replica's credential, or ErrNotEnrolled.
+func LoadCredential(ctx context.Context, st *store.Store) (Credential, error) {
+	b, err := st.State(ctx, KeyCredential)
+	if err != nil {
+		return Credential{}, err
+	}
+	if b == nil {
+		return Credential{}, ErrNotEnrolled
+	}
+	var c Credential
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Credential{}, fmt.Errorf("stored credential: %w", err)
+	}
+	return c, nil
+}
+
+func (r *Replicator) session(ctx context.Context) (*Client, Credential, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.client != nil {
+		return r.client, r.cred, nil
+	}
+	cred, err := LoadCredential(ctx, r.st)
+	if err != nil {
+		return nil, Credential{}, err
+	}
+	c, err := NewClient(cred, r.opts.Client)
+	if err != nil {
+		return nil, Credential{}, err
+	}
+	r.client, r.cred = c, cred
+	return c, cred, nil
+}
+
+// Start runs the loop until Stop or ctx ends.
+func (r *Replicator) Start(ctx context.Context) {
+	r.mu.Lock()
+	if r.cancel != nil {
+		r.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r.cancel, r.done = cancel, make(chan struct{})
+	r.mu.Unlock()
+	go r.loop(ctx)
+}
+
+// Stop ends the loop and waits for it. It is safe to call more than once.
+func (r *Replicator) Stop() {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.cancel = nil
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// Wake asks for a sync now, as after a local save.
+func (r *Replicator) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Replicator) loop(ctx context.Context) {
+	defer close(r.done)
+	defer r.update(func(s *Status) { s.State, s.Message, s.Progress = StateStopped, "", nil })
+	bo := r.NewBackOff()
+	for {
+		_, err := r.SyncOnce(ctx)
+		var wait time.Duration
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, ErrNotEnrolled):
+			wait = r.opts.PullInterval
+		case err == nil:
+			bo.Reset()
+			wait = r.opts.PullInterval
+		case Temporary(err):
+			wait = max(bo.NextBackOff(), RetryAfter(err))
+			r.log.Warn("sync failed; will retry", "in", wait.Round(time.Millisecond), "err", err)
+		default:
+			// Permanent for this attempt (a refused credential, a certificate that does
+			// not match): keep trying, slowly, so a fixed server is picked up.
+			wait = max(bo.NextBackOff(), r.opts.PullInterval)
+			r.log.Error("sync failed", "err", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-r.wake:
+			// A local save: try now unless the server asked us to back off.
+			if err != nil && Temporary(err) {
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Report says what one sync did.
+type Report struct {
+	Pushed, DeadLettered, Pulled, Purged int
+	Reconciled                           bool
+	RecordsPushedByReconcile             int
+	RecordsFetchedByReconcile            int
+}
+
+// NothingNew reports a sync that moved nothing either way.
+func (r Report) NothingNew() bool {
+	return r.Pushed == 0 && r.DeadLettered == 0 && r.Pulled == 0 && r.Purged == 0 && !r.Reconciled
+}
+
+// SyncOnce runs one full exchange: templates, a reconcile when due, the outbox, and
+// pulls until the server has nothing more.
+func (r *Replicator) SyncOnce(ctx context.Context) (Report, error) {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	var rep Report
+	c, cred, err := r.session(ctx)
+	if err != nil {
+		if errors.Is(err, ErrNotEnrolled) {
+			r.update(func(s *Status) { s.State, s.Message = StateNotEnrolled, "enrol this device to sync" })
+		}
+		return rep, err
+	}
+	r.update(func(s *Status) { s.State, s.Message, s.Server = StateSyncing, "", cred.URL })
+	err = r.cycle(ctx, c, &rep)
+	r.finish(ctx, err)
+	return rep, err
+}
+
+func (r *Replicator) finish(ctx context.Context, err error) {
+	pending, _ := r.st.PendingCount(ctx)
+	dead, _ := r.st.DeadLetters(ctx)
+	epoch, _ := r.st.State(ctx, keyEpoch)
+	now := time.Now().UTC()
+	if err == nil {
+		_ = r.st.SetState(ctx, map[string][]byte{keyLastSuccess: []byte(now.Format(time.RFC3339Nano))})
+	}
+	last, _ := r.st.State(ctx, keyLastSuccess)
+	r.update(func(s *Status) {
+		s.Pending, s.DeadLetters, s.Epoch, s.Progress = pending, len(dead), string(epoch), nil
+		if t, perr := time.Parse(time.RFC3339Nano, string(last)); perr == nil {
+			s.LastSuccess = t
+		}
+		switch {
+		case err == nil && len(dead) > 0:
+			s.State, s.Message = StateError, fmt.Sprintf("%d change(s) refused by the server: %s", len(dead), dead[0].Reason)
+		case err == nil:
+			s.State, s.Message = StateIdle, ""
+		case errors.Is(err, context.Canceled):
+			s.State, s.Message = StateStopped, ""
+		case Temporary(err):
+			s.State, s.Message = StateOffline, "server not reachable; your work is saved on this device and will be sent when it is"
+		default:
+			s.State, s.Message = StateError, err.Error()
+		}
+	})
+}
+
+func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
+	if err := r.syncTemplates(ctx, c); err != nil {
+		return err
+	}
+	if due, _ := r.st.State(ctx, keyReconcile); due != nil {
+		if err := r.reconcile(ctx, c, rep, false); err != nil {
+			return err
+		}
+	}
+	if err := r.push(ctx, c, rep); err != nil {
+		return err
+	}
+	return r.pull(ctx, c, rep)
+}
+
+// observe compares what a response says about the server with what the replica knows.
+// A new epoch, or a ledger behind what the server once acknowledged, means the server
+// lost data: a reconcile is due.
+func (r *Replicator) observe(ctx context.Context, srv wire.Server) (bool, error) {
+	if srv.Epoch == "" {
+		return false, nil
+	}
+	epoch, err := r.st.State(ctx, keyEpoch)
+	if err != nil {
+		return false, err
+	}
+	acked := r.acked(ctx)
+	lost := false
+	switch {
+	case epoch == nil:
+		// First contact with this server: whatever the replica holds may be news to it.
+		n, _ := r.st.Count(ctx)
+		lost = n > 0
+	case string(epoch) != srv.Epoch:
+		r.log.Warn("the server's data changed epoch; reconciling", "was", string(epoch), "now", srv.Epoch)
+		lost = true
+	case srv.AckedThrough < acked:
+		r.log.Warn("the server lost changes it had acknowledged; reconciling", "server", srv.AckedThrough, "device", acked)
+		lost = true
+	}
+	if lost {
+		return true, r.st.SetState(ctx, map[string][]byte{keyReconcile: []byte("1")})
+	}
+	return false, nil
+}
+
+func (r *Replicator) acked(ctx context.Context) uint64 {
+	b, _ := r.st.State(ctx, keyAcked)
+	n, _ := strconv.ParseUint(string(b), 10, 64)
+	return n
+}
+
+// syncTemplates pulls template versions the replica lacks and pushes those the server
+// lacks: a rebuilt server may have lost them, and records need their templates first.
+func (r *Replicator) syncTemplates(ctx context.Context, c *Client) error {
+	var resp wire.TemplatesResponse
+	srv, err := c.Do(ctx, http.MethodGet, "/v1/templates", nil, nil, &resp)
+	if err != nil {
+		return err
+	}
+	if _, err := r.observe(ctx, srv); err != nil {
+		return err
+	}
+	have := map[form.TemplateKey]bool{}
+	for _, raw := range resp.Templates {
+		t, err := form.ParseTemplate(raw)
+		if err != nil {
+			r.log.Warn("server sent a template that does not parse", "err", err)
+			continue
+		}
+		have[t.Key()] = true
+		if _, err := r.st.Template(t.Key()); err == nil {
+			continue
+		}
+		if err := r.st.PutTemplate(ctx, t); err != nil && !errors.Is(err, store.ErrTemplateConflict) {
+			return err
+		}
+	}
+	var push wire.TemplatesPush
+	for _, t := range r.st.Templates() {
+		if !have[t.Key()] {
+			push.Templates = append(push.Templates, t.Encode())
+		}
+	}
+	for len(push.Templates) > 0 {
+		n := min(len(push.Templates), wire.MaxTemplatesPush)
+		var out wire.TemplatesPushResponse
+		if _, err := c.Do(ctx, http.MethodPost, "/v1/templates", nil, wire.TemplatesPush{Templates: push.Templates[:n]}, &out); err != nil {
+			return err
+		}
+		for _, res := range out.Results {
+			if res.Status == wire.StatusRejected {
+				r.log.Warn("server refused a template", "template", res.ID, "version", res.Version, "code", res.Code)
+			}
+		}
+		push.Templates = push.Templates[n:]
+	}
+	return nil
+}
+
+// push sends the outbox in batches until it is empty.
+func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
+	for {
+		items, err := r.st.Pending(ctx, r.opts.BatchChanges, r.opts.BatchBytes)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		req := wire.PushRequest{Changes: make([]wire.PushChange, len(items))}
+		for i, it := range items {
+			req.Changes[i] = wire.PushChange{Seq: it.Seq, Change: it.Change}
+		}
+		var resp wire.PushResponse
+		srv, err := c.Do(ctx, http.MethodPost, "/v1/push", nil, req, &resp)
+		if err != nil {
+			return err
+		}
+		if len(resp.Results) != len(items) {
+			return fmt.Errorf("push: %d results for %d changes", len(resp.Results), len(items))
+		}
+		var acked []uint64
+		maxSeq := r.acked(ctx)
+		for i, res := range resp.Results {
+			seq := items[i].Seq
+			switch res.Status {
+			case wire.StatusApplied, wire.StatusDuplicate, wire.StatusUnchanged:
+				acked = append(acked, seq)
+				rep.Pushed++
+			case wire.StatusRejected:
+				reason := res.Code + ": " + res.Message
+				if err := r.st.DeadLetter(ctx, seq, reason); err != nil {
+					return err
+				}
+				r.log.Warn("server refused a change; kept as a dead letter", "seq", seq, "code", res.Code)
+				rep.DeadLettered++
+			default:
+				return fmt.Errorf("push: unknown status %q for change %d", res.Status, seq)
+			}
+			maxSeq = max(maxSeq, seq)
+		}
+		if err := r.st.Ack(ctx, acked...); err != nil {
+			return err
+		}
+		// The ledger check compares with what was acknowledged before this push.
+		if due, err := r.observe(ctx, resp.Server); err != nil {
+			return err
+		} else if due {
+			if err := r.reconcile(ctx, c, rep, false); err != nil {
+				return err
+			}
+		}
+		if err := r.st.SetState(ctx, map[string][]byte{keyAcked: []byte(strconv.FormatUint(max(maxSeq, srv.AckedThrough), 10))}); err != nil {
+			return err
+		}
+	}
+}
+
+// pull applies what the server has beyond the replica's cursor.
+func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
+	for {
+		cursor, err := r.st.State(ctx, keyCursor)
+		if err != nil {
+			return err
+		}
+		q := url.Values{"cursor": {string(cursor)}, "limit": {strconv.Itoa(wire.DefaultPullLimit)}}
+		var resp wire.PullResponse
+		srv, err := c.Do(ctx, http.MethodGet, "/v1/pull", q, nil, &resp)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == wire.CodeEpochChanged {
+			if _, err := r.observe(ctx, srv); err != nil {
+				return err
+			}
+			if err := r.reconcile(ctx, c, rep, false); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if due, err := r.observe(ctx, resp.Server); err != nil {
+			return err
+		} else if due {
+			if err := r.reconcile(ctx, c, rep, false); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(resp.Records) > 0 {
+			res, err := r.st.ApplyRecords(ctx, resp.Records, "sync")
+			if err != nil {
+				return err
+			}
+			for _, x := range res {
+				switch x.Status {
+				case store.Applied:
+					rep.Pulled++
+				case store.Rejected:
+					r.log.Warn("a pulled record was refused", "record", x.ID, "err", x.Err)
+				}
+			}
+		}
+		for _, id := range resp.Purged {
+			if _, err := r.st.Purge(ctx, []string{id}, "server", "server", "permanently deleted on the server"); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			rep.Purged++
+		}
+		if err := r.st.SetState(ctx, map[string][]byte{keyCursor: []byte(resp.Cursor)}); err != nil {
+			return err
+		}
+		if !resp.More {
+			return nil
+		}
+	}
+}
+
+// update changes the status and tells subscribers.
+func (r *Replicator) update(fn func(*Status)) {
+	r.mu.Lock()
+	fn(&r.status)
+	s := r.status
+	subs := make([]func(Status), 0, len(r.subs))
+	for _, f := range r.subs {
+		subs = append(subs, f)
+	}
+	r.mu.Unlock()
+	for _, f := range subs {
+		f(s)
+	}
+}
+
+// Status returns the current status.
+func (r *Replicator) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// Subscribe calls fn on every status change, from the replicator's goroutine (a UI
+// must hand it to its own thread). The returned function unsubscribes.
+func (r *Replicator) Subscribe(fn func(Status)) func() {
+	r.mu.Lock()
+	id := r.nextSub
+	r.nextSub++
+	r.subs[id] = fn
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.subs, id)
+		r.mu.Unlock()
+	}
+}
