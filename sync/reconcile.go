@@ -221,4 +221,3 @@ func (r *Replicator) Reseed(ctx context.Context) (Report, error) {
 	r.finish(ctx, err)
 	return rep, err
 }
-
