@@ -3,6 +3,8 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/internal/benchdata"
 	"github.com/fieldforms/fieldforms/store"
+	bolt "go.etcd.io/bbolt"
 )
 
 // The benchmarks print figures as `name value unit` lines (make bench collects them),
@@ -142,6 +145,11 @@ func BenchmarkReplica100k(b *testing.B) {
 	}
 	lines = nil
 	figure("apply_100k_records_per_s", n/el.Seconds(), "records/s")
+	var encBytes int
+	for _, r := range samples {
+		encBytes += len(r.Encode())
+	}
+	figure("apply_floor_100k_records_per_s", boltFloor(b, n, encBytes/len(samples)), "records/s")
 	var sample []form.Record
 	for _, r := range samples {
 		sample = append(sample, r)
@@ -203,4 +211,53 @@ func BenchmarkReplica100k(b *testing.B) {
 		s.Close()
 	}
 	figure("open_first_page_100k_ms", percentile(opens, .5), "ms")
+}
+
+// boltFloor is the storage engine's own limit for what an apply writes: bbolt puts of
+// the same number of records, in the same batches and buckets, with the record's
+// encoded size, an audit entry of about the same size, and the small index entries,
+// with no encoding, validation or search index at all.
+func boltFloor(b *testing.B, n, recSize int) float64 {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "floor.db"), 0o600, &bolt.Options{InitialMmapSize: 256 << 20, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	names := []string{"records", "recmeta", "byupdated", "feed", "docs", "audit", "auditbyrec"}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range names {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	rec, aud, small := make([]byte, recSize), make([]byte, recSize+200), make([]byte, 80)
+	t0 := time.Now()
+	for i := 0; i < n; i += 1000 {
+		err := db.Update(func(tx *bolt.Tx) error {
+			for j := i; j < min(i+1000, n); j++ {
+				id := []byte(fmt.Sprintf("%08x-0000-7000-8000-000000000000", j))
+				seq := binary.BigEndian.AppendUint64(nil, uint64(j))
+				if err := errors.Join(
+					tx.Bucket([]byte("records")).Put(id, rec),
+					tx.Bucket([]byte("recmeta")).Put(id, small),
+					tx.Bucket([]byte("byupdated")).Put(append(seq, id...), seq[4:]),
+					tx.Bucket([]byte("feed")).Put(seq, id),
+					tx.Bucket([]byte("docs")).Put(seq[4:], id),
+					tx.Bucket([]byte("audit")).Put(seq, aud),
+					tx.Bucket([]byte("auditbyrec")).Put(append(id, seq...), nil),
+				); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(t0).Seconds()
 }
