@@ -149,6 +149,7 @@ type incoming struct {
 	enc      []byte
 	sum      [32]byte
 	terms    []string
+	title    string
 	diff     []form.Diff
 	diffJSON []byte
 }
@@ -238,6 +239,7 @@ func (s *Store) prepareOne(it *incoming, in form.Record) {
 	it.enc = in.Encode()
 	it.sum = sha256.Sum256(it.enc)
 	it.terms = recordTerms(&in)
+	it.title = s.title(&in)
 	it.diffJSON = appendDiffs(make([]byte, 0, len(it.enc)+64*len(it.diff)), it.diff)
 }
 
@@ -255,7 +257,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID, author, device stri
 	cur, err := getRecord(tx, in.ID)
 	if errors.Is(err, ErrNotFound) {
 		a.maxClock = max(a.maxClock, it.maxStamp)
-		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, &a.seg); err != nil {
+		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, it.title, &a.seg); err != nil {
 			return "", err
 		}
 		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: author, Device: device, Action: ActionApply,

@@ -138,9 +138,11 @@ func attachmentNames(v []byte) []string {
 	return names
 }
 
-// segmentBuilder gathers the postings of one batch of records.
+// segmentBuilder gathers what one transaction changes in the index: the postings of
+// its records, and how the record counts move.
 type segmentBuilder struct {
-	postings map[string][]uint32
+	postings         map[string][]uint32
+	records, deleted int64
 }
 
 func (b *segmentBuilder) add(doc uint32, terms []string) {
@@ -292,6 +294,16 @@ func termSet(tx *bolt.Tx, term string, prefix bool, max uint32) (bitset, error) 
 // writeSegment stores a batch's postings as a new segment and merges when there are
 // too many. It runs inside the apply transaction.
 func writeSegment(tx *bolt.Tx, b *segmentBuilder) error {
+	if b.records != 0 || b.deleted != 0 {
+		m := tx.Bucket(bucketMeta)
+		if err := errors.Join(
+			m.Put(metaRecCount, u64(uint64(int64(getU64(m, metaRecCount))+b.records))),
+			m.Put(metaDelCount, u64(uint64(int64(getU64(m, metaDelCount))+b.deleted))),
+		); err != nil {
+			return fmt.Errorf("index: counts: %w", err)
+		}
+		b.records, b.deleted = 0, 0
+	}
 	if len(b.postings) == 0 {
 		return nil
 	}

@@ -113,18 +113,31 @@ const maxTitle = 200
 // putRecord writes a record's new state with its metadata and index entries.
 func (s *Store) putRecord(tx *bolt.Tx, r *form.Record, seg *segmentBuilder) error {
 	enc := r.Encode()
-	return s.putEncoded(tx, r, enc, sha256.Sum256(enc), recordTerms(r), seg)
+	return s.putEncoded(tx, r, enc, sha256.Sum256(enc), recordTerms(r), s.title(r), seg)
 }
 
-// putEncoded is putRecord with the encoding, its hash and its terms computed ahead.
-func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, enc []byte, sum [32]byte, terms []string, seg *segmentBuilder) error {
+// title is the record's title for lists, from its template.
+func (s *Store) title(r *form.Record) string {
+	t, err := s.Template(form.TemplateKey{ID: r.Template, Version: r.Version})
+	if err != nil {
+		return ""
+	}
+	title := t.RecordTitle(r.Values())
+	if len(title) > maxTitle {
+		title = strings.ToValidUTF8(title[:maxTitle], "") + "…"
+	}
+	return title
+}
+
+// putEncoded is putRecord with the encoding, its hash, its terms and its title
+// computed ahead. The record counts change in seg and are written with the segment.
+func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, enc []byte, sum [32]byte, terms []string, title string, seg *segmentBuilder) error {
 	recs := tx.Bucket(bucketRecords)
 	metas := tx.Bucket(bucketRecMeta)
 	byUpd := tx.Bucket(bucketByUpdated)
 	feed := tx.Bucket(bucketFeed)
 	docs := tx.Bucket(bucketDocs)
 	id := []byte(r.ID)
-	meta := tx.Bucket(bucketMeta)
 	wasDeleted := false
 	if old := metas.Get(id); old != nil {
 		om, err := decodeMeta(old)
@@ -135,18 +148,14 @@ func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, enc []byte, sum [32]byte
 			return fmt.Errorf("record %s: %w", r.ID, err)
 		}
 		wasDeleted = om.deleted
-	} else if err := meta.Put(metaRecCount, u64(getU64(meta, metaRecCount)+1)); err != nil {
-		return err
+	} else {
+		seg.records++
 	}
 	if del := r.Deleted(); del != wasDeleted {
-		n := getU64(meta, metaDelCount)
 		if del {
-			n++
+			seg.deleted++
 		} else {
-			n--
-		}
-		if err := meta.Put(metaDelCount, u64(n)); err != nil {
-			return err
+			seg.deleted--
 		}
 	}
 	doc, err := docs.NextSequence()
@@ -161,12 +170,7 @@ func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, enc []byte, sum [32]byte
 		deleted: r.Deleted(), submitted: r.Status() == form.StatusSubmitted,
 		template: r.Template, version: uint32(r.Version)}
 	copy(m.rev[:], sum[:16])
-	if t, err := s.Template(form.TemplateKey{ID: r.Template, Version: r.Version}); err == nil {
-		m.title = t.RecordTitle(r.Values())
-		if len(m.title) > maxTitle {
-			m.title = strings.ToValidUTF8(m.title[:maxTitle], "") + "…"
-		}
-	}
+	m.title = title
 	if err := errors.Join(
 		recs.Put(id, enc),
 		metas.Put(id, m.encode()),
