@@ -5,10 +5,12 @@
 // Usage:
 //
 //	fieldforms [--data DIR]
+//	fieldforms [--data DIR] COMMAND [ARGS]
 //
 // --data picks the folder of the replica; without it, the app's storage folder
-// is used. Headless commands (fieldforms COMMAND ...) run without a display;
-// none exists yet, so any argument that is not a flag is refused.
+// is used. With a command (templates, record, attach, export, verify, ...; see
+// fieldforms --help) it runs headless: it never starts Fyne, so it needs no
+// display. The commands are in cli.go and cmd_*.go.
 package main
 
 import (
@@ -28,6 +30,7 @@ import (
 	"github.com/fieldforms/fieldforms/app"
 	"github.com/fieldforms/fieldforms/assets"
 	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/internal/initstderr"
 	"github.com/fieldforms/fieldforms/store"
 )
 
@@ -41,27 +44,30 @@ func main() {
 // run runs the app and returns the exit status: 0 on success, 1 when something
 // failed, 2 for a bad command line. Failures are one line on standard error.
 func run(args []string) int {
+	// What libraries wrote to standard error while initialising: Fyne's locale
+	// warnings, mostly. The app shows it; commands drop Fyne's lines.
+	held := initstderr.Release()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	flags := flag.NewFlagSet("fieldforms", flag.ContinueOnError)
 	flags.SetOutput(io.Discard) // errors are reported below, on one line
 	dataDir := flags.String("data", "", "the replica's `folder` (default: the app's storage folder)")
 	if err := flags.Parse(args); err != nil {
+		os.Stderr.Write(dropFyneInitNoise(held))
 		if errors.Is(err, flag.ErrHelp) {
-			flags.SetOutput(os.Stdout)
-			fmt.Fprintln(os.Stdout, "usage: fieldforms [--data DIR]")
-			flags.PrintDefaults()
+			printCommandList(os.Stdout)
 			return 0
 		}
 		fmt.Fprintf(os.Stderr, "fieldforms: %v\n", err)
 		return 2
 	}
-	// Checked before the Fyne app exists, so a headless command never needs a
-	// display.
+	// Dispatched before the Fyne app exists, so a headless command never needs
+	// a display.
 	if flags.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "fieldforms: unknown command %q\n", flags.Arg(0))
-		return 2
+		os.Stderr.Write(dropFyneInitNoise(held))
+		return runCommand(flags.Args(), *dataDir)
 	}
+	os.Stderr.Write(held)
 
 	if err := runUI(log, *dataDir); err != nil {
 		fmt.Fprintf(os.Stderr, "fieldforms: %v\n", err)
