@@ -52,6 +52,7 @@ import (
 
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/store"
+	ffsync "github.com/fieldforms/fieldforms/sync"
 )
 
 // cliRun runs a command with its positional arguments, its flags already parsed.
@@ -454,7 +455,7 @@ func dropFyneInitNoise(b []byte) []byte {
 
 // credentialStateKey is where the sync engine keeps the device's enrolment; its
 // JSON has the enrolled user's name in "user".
-const credentialStateKey = "sync/credential"
+const credentialStateKey = ffsync.KeyCredential
 
 // author is who a command's edits are made by: the --author flag, else the user
 // the device is enrolled for, else the operating system's user.

@@ -568,3 +568,19 @@ func (r *Replicator) Subscribe(fn func(Status)) func() {
 		r.mu.Unlock()
 	}
 }
+
+// Info reads what the replica knows of its server without contacting it: the epoch
+// and the last successful sync.
+func (r *Replicator) Info(ctx context.Context) Status {
+	s := r.Status()
+	if b, _ := r.st.State(ctx, keyEpoch); b != nil {
+		s.Epoch = string(b)
+	}
+	if b, _ := r.st.State(ctx, keyLastSuccess); b != nil {
+		if t, err := time.Parse(time.RFC3339Nano, string(b)); err == nil {
+			s.LastSuccess = t
+		}
+	}
+	s.Pending, _ = r.st.PendingCount(ctx)
+	return s
+}

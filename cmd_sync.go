@@ -1,0 +1,218 @@
+package main
+
+// Commands that talk to the server: enroll, sync, status, reseed.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	ffsync "github.com/fieldforms/fieldforms/sync"
+	"github.com/fieldforms/fieldforms/sync/wire"
+)
+
+func init() {
+	registerCommand(&cliCommand{
+		name:    "enroll",
+		args:    "CODE [--name DEVICE-NAME]",
+		summary: "enrol this device with a server, using a one-time code from `fieldformsd enroll`",
+		help: "The code carries the server's address and, for a self-signed server, its certificate,\n" +
+			"which this device then trusts and no other. Records already in the replica stay and\n" +
+			"are sent to the server at the next sync.",
+		minArgs: 1, maxArgs: 1,
+		setup: func(fs *flag.FlagSet) cliRun {
+			name := fs.String("name", "", "a name for this device, shown to the operator (default: the host name)")
+			return func(e *cliEnv, args []string) error {
+				code, err := wire.ParseEnrollCode(args[0])
+				if err != nil {
+					return err
+				}
+				if *name == "" {
+					*name, _ = os.Hostname()
+				}
+				cred, err := ffsync.Enroll(e.ctx, code, e.st.Device(), *name, ffsync.ClientOptions{Logger: e.log})
+				if err != nil {
+					return err
+				}
+				if err := ffsync.SaveCredential(e.ctx, e.st, cred); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "enrolled: device %s, user %s, tenant %s, server %s\n", cred.DeviceID, cred.User, cred.Tenant, cred.URL)
+				return nil
+			}
+		},
+	})
+	registerCommand(&cliCommand{
+		name:    "sync",
+		args:    "[--once]",
+		summary: "send this device's changes and fetch everyone else's",
+		help: "Without --once it keeps syncing, waking on a schedule and retrying with backoff while\n" +
+			"the server is unreachable, until interrupted. With --once it syncs once and exits 0 when\n" +
+			"nothing was pending and the server had nothing new, 3 when something moved (run it\n" +
+			"again to confirm all is in step), 1 on failure.",
+		setup: func(fs *flag.FlagSet) cliRun {
+			once := fs.Bool("once", false, "sync once and exit")
+			return func(e *cliEnv, args []string) error {
+				rep := ffsync.New(e.st, ffsync.Options{Logger: e.log})
+				if *once {
+					r, err := rep.SyncOnce(e.ctx)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "pushed %d, refused %d, pulled %d, purged %d", r.Pushed, r.DeadLettered, r.Pulled, r.Purged)
+					if r.Reconciled {
+						fmt.Fprintf(e.stdout, ", reconciled (sent %d records, fetched %d)", r.RecordsPushedByReconcile, r.RecordsFetchedByReconcile)
+					}
+					fmt.Fprintln(e.stdout)
+					if !r.NothingNew() {
+						return cliExit(3, nil)
+					}
+					return nil
+				}
+				if _, err := ffsync.LoadCredential(e.ctx, e.st); err != nil {
+					return err
+				}
+				stop := rep.Subscribe(func(s ffsync.Status) {
+					line := fmt.Sprintf("%s: %s", time.Now().Format(time.TimeOnly), s.State)
+					if s.Message != "" {
+						line += " — " + s.Message
+					}
+					if s.Progress != nil && s.Progress.Total > 0 {
+						line += fmt.Sprintf(" (%s %d/%d)", s.Progress.What, s.Progress.Done, s.Progress.Total)
+					}
+					fmt.Fprintln(e.stderr, line)
+				})
+				defer stop()
+				rep.Start(e.ctx)
+				<-e.ctx.Done()
+				rep.Stop()
+				return nil
+			}
+		},
+	})
+	registerCommand(&cliCommand{
+		name:    "status",
+		args:    "[--json]",
+		summary: "pending changes, dead letters, last sync, server epoch and health",
+		setup: func(fs *flag.FlagSet) cliRun {
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(e *cliEnv, args []string) error {
+				s, err := deviceStatus(e)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return writeJSON(e.stdout, s)
+				}
+				fmt.Fprintf(e.stdout, "enrolled:     %v\n", s.Enrolled)
+				if s.Enrolled {
+					fmt.Fprintf(e.stdout, "server:       %s (%s)\n", s.Server, s.Health)
+					fmt.Fprintf(e.stdout, "user:         %s, tenant %s, device %s\n", s.User, s.Tenant, s.Device)
+					fmt.Fprintf(e.stdout, "epoch:        %s\n", s.Epoch)
+					fmt.Fprintf(e.stdout, "last sync:    %s\n", s.LastSync)
+				}
+				fmt.Fprintf(e.stdout, "pending:      %d\n", s.Pending)
+				fmt.Fprintf(e.stdout, "dead letters: %d\n", len(s.DeadLetters))
+				for _, d := range s.DeadLetters {
+					fmt.Fprintf(e.stdout, "  change %d (record %s): %s\n", d.Seq, d.Record, d.Reason)
+				}
+				return nil
+			}
+		},
+	})
+	registerCommand(&cliCommand{
+		name:    "reseed",
+		summary: "admin: send the whole replica to the server, to rebuild it",
+		help: "Pushes every record this device holds, whatever the server says it has. Safe to run on\n" +
+			"many devices at once: the server merges what it already has without a second effect.",
+		setup: func(fs *flag.FlagSet) cliRun {
+			return func(e *cliEnv, args []string) error {
+				rep := ffsync.New(e.st, ffsync.Options{Logger: e.log})
+				last := time.Time{}
+				stop := rep.Subscribe(func(s ffsync.Status) {
+					if p := s.Progress; p != nil && p.Total > 0 && time.Since(last) > time.Second {
+						last = time.Now()
+						fmt.Fprintf(e.stderr, "%s: %d of %d\n", p.What, p.Done, p.Total)
+					}
+				})
+				defer stop()
+				r, err := rep.Reseed(e.ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "sent %d records to the server\n", r.RecordsPushedByReconcile)
+				return nil
+			}
+		},
+	})
+}
+
+// statusReport is what `fieldforms status` prints.
+type statusReport struct {
+	Enrolled    bool         `json:"enrolled"`
+	Server      string       `json:"server,omitempty"`
+	Health      string       `json:"health,omitempty"`
+	User        string       `json:"user,omitempty"`
+	Tenant      string       `json:"tenant,omitempty"`
+	Device      string       `json:"device"`
+	Epoch       string       `json:"epoch,omitempty"`
+	LastSync    string       `json:"last_sync,omitempty"`
+	Pending     int          `json:"pending"`
+	DeadLetters []deadLetter `json:"dead_letters"`
+}
+
+type deadLetter struct {
+	Seq    uint64 `json:"seq"`
+	Record string `json:"record"`
+	Reason string `json:"reason"`
+	Time   string `json:"time"`
+}
+
+func deviceStatus(e *cliEnv) (statusReport, error) {
+	s := statusReport{Device: e.st.Device(), DeadLetters: []deadLetter{}}
+	var err error
+	if s.Pending, err = e.st.PendingCount(e.ctx); err != nil {
+		return s, err
+	}
+	dead, err := e.st.DeadLetters(e.ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, d := range dead {
+		s.DeadLetters = append(s.DeadLetters, deadLetter{Seq: d.Seq, Record: d.Change.Record, Reason: d.Reason, Time: d.Time.Format(time.RFC3339)})
+	}
+	cred, err := ffsync.LoadCredential(e.ctx, e.st)
+	if errors.Is(err, ffsync.ErrNotEnrolled) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	s.Enrolled, s.Server, s.User, s.Tenant, s.Device = true, cred.URL, cred.User, cred.Tenant, cred.DeviceID
+	st := ffsync.New(e.st, ffsync.Options{}).Info(e.ctx)
+	s.Epoch, s.LastSync = st.Epoch, "never"
+	if !st.LastSuccess.IsZero() {
+		s.LastSync = st.LastSuccess.Format(time.RFC3339)
+	}
+	s.Health = serverHealth(e.ctx, cred)
+	return s, nil
+}
+
+// serverHealth asks the server's /readyz, briefly.
+func serverHealth(ctx context.Context, cred ffsync.Credential) string {
+	c, err := ffsync.NewClient(cred, ffsync.ClientOptions{Timeout: 3 * time.Second})
+	if err != nil {
+		return "unusable credential: " + err.Error()
+	}
+	if _, err := c.Do(ctx, http.MethodGet, "/readyz", nil, nil, nil); err != nil {
+		if ffsync.Temporary(err) {
+			return "unreachable"
+		}
+		return "not ready: " + err.Error()
+	}
+	return "ready"
+}
