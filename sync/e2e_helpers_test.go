@@ -266,3 +266,12 @@ func (c *cluster) wipeData(t *testing.T) {
 	}
 	c.start()
 }
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -93,6 +93,7 @@ const (
 	CodePurged          = "purged"           // the record was permanently deleted and cannot come back
 	CodeDuplicate       = "duplicate"        // a change ID twice in one batch
 	CodeUnavailable     = "unavailable"      // the server or a dependency is not ready; retry
+	CodeUploadMismatch  = "upload_mismatch"  // attachment commit: the blob is missing, or its size or SHA-256 is not what was declared; prepare and upload again
 	CodeInternal        = "internal"
 )
 
@@ -353,6 +354,7 @@ type RestoreRequest struct {
 type AuditResponse struct {
 	Entries  []AuditEntry `json:"entries"`
 	Verified *bool        `json:"verified,omitempty"`
+	Checked  int          `json:"checked,omitempty"` // entries the chain check walked
 	Problem  string       `json:"problem,omitempty"`
 	Server   Server       `json:"server"`
 }
@@ -371,19 +373,26 @@ type PurgeApproval struct {
 // PurgeStatus describes a purge request. It runs when two admins other than the
 // requester, distinct from each other, have approved it.
 type PurgeStatus struct {
-	ID        string     `json:"id"`
-	Records   []string   `json:"records"`
-	Reason    string     `json:"reason"`
-	Requester string     `json:"requester"`
-	Requested time.Time  `json:"requested"`
-	Approvals []Approval `json:"approvals"`
-	Done      *time.Time `json:"done,omitempty"`
+	ID        string   `json:"id"`
+	Records   []string `json:"records"`
+	Reason    string   `json:"reason"`
+	Requester string   `json:"requester"`
+	// RequesterDevice is the device the request came from ("fieldformsd" for the
+	// server's command line).
+	RequesterDevice string     `json:"requester_device,omitempty"`
+	Requested       time.Time  `json:"requested"`
+	Approvals       []Approval `json:"approvals"`
+	Done            *time.Time `json:"done,omitempty"`
+	// BlobsPending counts attachment blobs of purged records still to be deleted
+	// from blob storage (a running server with blob storage deletes them).
+	BlobsPending int `json:"blobs_pending,omitempty"`
 }
 
 // Approval is one admin's approval.
 type Approval struct {
-	User string    `json:"user"`
-	Time time.Time `json:"time"`
+	User   string    `json:"user"`
+	Device string    `json:"device,omitempty"`
+	Time   time.Time `json:"time"`
 }
 
 // PurgeList lists purge requests, newest first.
