@@ -29,9 +29,9 @@ import (
 
 	"github.com/fieldforms/fieldforms/app"
 	"github.com/fieldforms/fieldforms/assets"
-	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/internal/initstderr"
 	"github.com/fieldforms/fieldforms/store"
+	ffsync "github.com/fieldforms/fieldforms/sync"
 )
 
 // appID identifies the app to the platform; FyneApp.toml carries the same ID.
@@ -103,7 +103,11 @@ func runUI(log *slog.Logger, dir string) (err error) {
 	}
 	log.Info("replica open", "dir", dir, "device", st.Device())
 
-	w := app.NewMainWindow(ctx, a, app.Deps{Replica: replica{st}, Logger: log.With("part", "ui")})
+	rep := ffsync.New(st, ffsync.Options{Logger: log.With("part", "sync")})
+	engine := &syncEngine{st: st, rep: rep, ctx: ctx}
+	engine.Resume()
+	defer rep.Stop()
+	w := app.NewMainWindow(ctx, a, app.Deps{Replica: replica{st: st, sync: engine}, Sync: engine, Logger: log.With("part", "ui")})
 	w.Resize(fyne.NewSize(1024, 768))
 
 	// An interrupt or a termination request quits the app the way closing the
@@ -143,37 +147,4 @@ func addSampleTemplates(ctx context.Context, log *slog.Logger, st *store.Store) 
 		}
 	}
 	return nil
-}
-
-// replica adapts the store to what the UI reads of it.
-type replica struct{ s *store.Store }
-
-func (r replica) Page(ctx context.Context, offset, limit int) ([]app.RecordSummary, int, error) {
-	p, err := r.s.List(ctx, offset, limit)
-	if err != nil {
-		return nil, 0, err
-	}
-	rows := make([]app.RecordSummary, len(p.Items))
-	for i, s := range p.Items {
-		rows[i] = app.RecordSummary{
-			ID:           s.ID,
-			Template:     s.Template,
-			TemplateName: r.templateName(s.Template, s.Version),
-			Title:        s.Title,
-			Status:       s.Status,
-			Deleted:      s.Deleted,
-			Updated:      s.Updated.Local(),
-		}
-	}
-	return rows, p.Total, nil
-}
-
-// templateName is a template version's display name, or "" when the replica
-// lacks that version.
-func (r replica) templateName(id string, version int) string {
-	t, err := r.s.Template(form.TemplateKey{ID: id, Version: version})
-	if err != nil {
-		return ""
-	}
-	return t.Name
 }

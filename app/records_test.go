@@ -22,6 +22,7 @@ var tabletSize = fyne.NewSize(1024, 768)
 
 // fakeReplica serves generated records and counts the reads it answers.
 type fakeReplica struct {
+	Replica // methods the list does not use; calling one panics
 	mu    sync.Mutex
 	rows  []RecordSummary
 	err   error

@@ -15,6 +15,8 @@ import (
 type Deps struct {
 	// Replica is the device's local replica.
 	Replica Replica
+	// Sync is the replication engine; nil when the UI runs without one (tests).
+	Sync Sync
 	// Logger receives the UI's operational messages; nil discards them.
 	Logger *slog.Logger
 }

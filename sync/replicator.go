@@ -87,6 +87,8 @@ type Replicator struct {
 	nextSub int
 	client  *Client
 	cred    Credential
+	// attachErr is why attachments wait, from the last sync.
+	attachErr error
 
 	runMu  gosync.Mutex // one cycle at a time
 	wake   chan struct{}
@@ -304,6 +306,8 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 		switch {
 		case err == nil && len(dead) > 0:
 			s.State, s.Message = StateError, fmt.Sprintf("%d change(s) refused by the server: %s", len(dead), dead[0].Reason)
+		case err == nil && r.attachErr != nil:
+			s.State, s.Message = StateIdle, "attachments waiting to upload: "+r.attachErr.Error()
 		case err == nil:
 			s.State, s.Message = StateIdle, ""
 		case errors.Is(err, context.Canceled):
@@ -328,7 +332,26 @@ func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
 	if err := r.push(ctx, c, rep); err != nil {
 		return err
 	}
-	return r.pull(ctx, c, rep)
+	if err := r.pull(ctx, c, rep); err != nil {
+		return err
+	}
+	// Records first, bytes after: a record syncs at once, its attachments show as
+	// pending until committed, and a failed upload is tried again at the next sync
+	// without holding the records back.
+	if err := r.uploadAttachments(ctx, c); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.log.Warn("attachments not uploaded yet", "err", err)
+		r.mu.Lock()
+		r.attachErr = err
+		r.mu.Unlock()
+	} else {
+		r.mu.Lock()
+		r.attachErr = nil
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // observe compares what a response says about the server with what the replica knows.
@@ -583,4 +606,12 @@ func (r *Replicator) Info(ctx context.Context) Status {
 	}
 	s.Pending, _ = r.st.PendingCount(ctx)
 	return s
+}
+
+// ResetSession forgets the cached credential and connection, so the next sync reads
+// the credential again (after an enrolment).
+func (r *Replicator) ResetSession() {
+	r.mu.Lock()
+	r.client = nil
+	r.mu.Unlock()
 }
