@@ -23,10 +23,10 @@ var tabletSize = fyne.NewSize(1024, 768)
 // fakeReplica serves generated records and counts the reads it answers.
 type fakeReplica struct {
 	Replica // methods the list does not use; calling one panics
-	mu    sync.Mutex
-	rows  []RecordSummary
-	err   error
-	reads []int // the offset of every read, in order
+	mu      sync.Mutex
+	rows    []RecordSummary
+	err     error
+	reads   []int // the offset of every read, in order
 }
 
 // newFakeReplica makes n records, newest first: row i is titled "Form n-i".
