@@ -24,7 +24,7 @@ var (
 	serverBinErr  error
 )
 
-func buildServer(t *testing.T) string {
+func buildServer(t testing.TB) string {
 	t.Helper()
 	serverBinOnce.Do(func() {
 		serverBin = filepath.Join(filepath.Dir(cliBin), "fieldformsd")
@@ -45,7 +45,7 @@ func buildServer(t *testing.T) string {
 
 // testServer is a fieldformsd process.
 type testServer struct {
-	t          *testing.T
+	t          testing.TB
 	bin        string
 	config     string
 	data       string
@@ -55,7 +55,7 @@ type testServer struct {
 	tenantArgs []string
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
