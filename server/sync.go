@@ -206,9 +206,17 @@ func (s *Server) readCursor(c *caller, cur string) (uint64, error) {
 func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
 	q := r.URL.Query()
 	for k := range q {
-		if k != "cursor" && k != "limit" {
-			return nil, badRequest("query parameter %q: unknown; use cursor and limit", k)
+		if k != "cursor" && k != "limit" && k != "revs" {
+			return nil, badRequest("query parameter %q: unknown; use cursor, limit and revs", k)
 		}
+	}
+	revsOnly := false
+	switch q.Get("revs") {
+	case "", "0":
+	case "1":
+		revsOnly = true
+	default:
+		return nil, badRequest("revs %q: 0 or 1", q.Get("revs"))
 	}
 	limit := wire.DefaultPullLimit
 	if v := q.Get("limit"); v != "" {
@@ -221,6 +229,24 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) (
 	pos, err := s.readCursor(c, q.Get("cursor"))
 	if err != nil {
 		return nil, err
+	}
+	if revsOnly {
+		revs, purged, last, err := c.t.st.FeedRevs(r.Context(), pos, limit)
+		if err != nil {
+			return nil, fmt.Errorf("pull: %w", err)
+		}
+		head, err := c.t.st.FeedHead(r.Context())
+		if err != nil {
+			return nil, fmt.Errorf("pull: %w", err)
+		}
+		items := make([]wire.Item, len(revs))
+		for i, x := range revs {
+			items[i] = wire.Item{ID: x.ID, Rev: x.Rev}
+		}
+		s.metrics.pulls.Add(1)
+		s.act.seen(c.Tenant, c.Device, s.now(), true)
+		return wire.PullResponse{Records: []form.Record{}, Items: items, Purged: purged,
+			Cursor: s.makeCursor(c, last), More: last < head, Server: s.serverInfo(r.Context(), c)}, nil
 	}
 	page, err := c.t.st.FeedPage(r.Context(), pos, limit)
 	if err != nil {

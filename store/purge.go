@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,4 +232,50 @@ func (s *Store) FeedHead(ctx context.Context) (uint64, error) {
 		return nil
 	})
 	return head, err
+}
+
+// FeedRevs is FeedPage with each changed record's ID and rev instead of the record.
+func (s *Store) FeedRevs(ctx context.Context, since uint64, limit int) ([]RecordRev, []string, uint64, error) {
+	var revs []RecordRev
+	var purged []string
+	last := since
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		metas := tx.Bucket(bucketRecMeta)
+		c := tx.Bucket(bucketFeed).Cursor()
+		n := 0
+		for k, v := c.Seek(u64(since + 1)); k != nil && (limit <= 0 || n < limit); k, v = c.Next() {
+			if len(v) > 0 && v[0] == purgedMark {
+				purged = append(purged, string(v[1:]))
+			} else {
+				m, err := decodeMeta(metas.Get(v))
+				if err != nil {
+					return fmt.Errorf("feed %s: %w", v, err)
+				}
+				revs = append(revs, RecordRev{ID: string(v), Rev: hex.EncodeToString(m.rev[:])})
+			}
+			last = binary.BigEndian.Uint64(k)
+			n++
+		}
+		return nil
+	})
+	return revs, purged, last, err
+}
+
+// RevOf returns a record's rev, or "" when the replica lacks it.
+func (s *Store) RevOf(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		metas := tx.Bucket(bucketRecMeta)
+		for _, id := range ids {
+			if v := metas.Get([]byte(id)); v != nil {
+				m, err := decodeMeta(v)
+				if err != nil {
+					return err
+				}
+				out[id] = hex.EncodeToString(m.rev[:])
+			}
+		}
+		return nil
+	})
+	return out, err
 }

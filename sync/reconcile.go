@@ -2,8 +2,11 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/store"
@@ -77,10 +80,54 @@ func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all 
 	if err := r.fetch(ctx, c, keys(toFetch), rep); err != nil {
 		return err
 	}
-	// Done: the replica now agrees with this epoch of the server, and continues
-	// pulling from where the server's feed stood when the comparison began.
+	// What changed on the server since the comparison began is mostly what this
+	// device just sent: catch up by revs, fetching only what differs.
+	cursor, err := r.catchUp(ctx, c, cursor, rep)
+	if err != nil {
+		return err
+	}
+	// Done: the replica now agrees with this epoch of the server.
 	return r.st.SetState(ctx, map[string][]byte{keyReconcile: nil, keyEpoch: []byte(srv.Epoch), keyCursor: []byte(cursor),
 		keyAcked: []byte(fmt.Sprint(srv.AckedThrough))})
+}
+
+// catchUp walks the server's feed from cursor by IDs and revs, fetches the records
+// whose rev differs from the replica's, and returns the cursor reached.
+func (r *Replicator) catchUp(ctx context.Context, c *Client, cursor string, rep *Report) (string, error) {
+	for {
+		q := url.Values{"cursor": {cursor}, "limit": {strconv.Itoa(wire.MaxPullRecords)}, "revs": {"1"}}
+		var resp wire.PullResponse
+		if _, err := c.Do(ctx, http.MethodGet, "/v1/pull", q, nil, &resp); err != nil {
+			return "", err
+		}
+		ids := make([]string, len(resp.Items))
+		for i, it := range resp.Items {
+			ids[i] = it.ID
+		}
+		mine, err := r.st.RevOf(ctx, ids)
+		if err != nil {
+			return "", err
+		}
+		var differ []string
+		for _, it := range resp.Items {
+			if mine[it.ID] != it.Rev {
+				differ = append(differ, it.ID)
+			}
+		}
+		if err := r.fetch(ctx, c, differ, rep); err != nil {
+			return "", err
+		}
+		for _, id := range resp.Purged {
+			if _, err := r.st.Purge(ctx, []string{id}, "server", "server", "permanently deleted on the server"); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return "", err
+			}
+			rep.Purged++
+		}
+		cursor = resp.Cursor
+		if !resp.More {
+			return cursor, nil
+		}
+	}
 }
 
 func toWire(f store.Fingerprint) wire.Fingerprint {

@@ -18,7 +18,7 @@
 //
 //	POST /v1/enroll                  EnrollRequest → EnrollResponse (no token: the code is the credential)
 //	POST /v1/push                    PushRequest → PushResponse
-//	GET  /v1/pull?cursor=C&limit=N   → PullResponse; 409 epoch_changed for a cursor of another epoch
+//	GET  /v1/pull?cursor=C&limit=N[&revs=1] → PullResponse; 409 epoch_changed for a cursor of another epoch
 //	POST /v1/reconcile               ReconcileRequest → ReconcileResponse
 //	POST /v1/records                 FetchRequest → FetchResponse (records by ID, after a reconcile)
 //	GET  /v1/templates               → TemplatesResponse
@@ -165,9 +165,13 @@ type PushResponse struct {
 	Server  Server       `json:"server"`
 }
 
-// PullResponse holds records changed after the cursor, in change order.
+// PullResponse holds records changed after the cursor, in change order. With
+// ?revs=1 it holds Items (each changed record's ID and rev) instead of Records: a
+// device that has just pushed its whole replica catches up this way, fetching only
+// the records whose rev differs from its own instead of receiving its own back.
 type PullResponse struct {
 	Records []form.Record `json:"records"`
+	Items   []Item        `json:"items,omitempty"`
 	Purged  []string      `json:"purged,omitempty"` // record IDs permanently deleted: drop local copies
 	Cursor  string        `json:"cursor"`           // pass back to continue
 	More    bool          `json:"more"`
