@@ -256,9 +256,12 @@ func (r *Record) Rev() string {
 // DecodeRecord reads a record's encoding and checks its structure (not its values
 // against a template; that needs the template).
 func DecodeRecord(data []byte) (Record, error) {
-	var r Record
-	if err := strictDecode(data, &r); err != nil {
-		return Record{}, fmt.Errorf("decode record: %w", err)
+	r, err := fastRecord(data)
+	if err != nil {
+		r = Record{}
+		if err := strictDecode(data, &r); err != nil {
+			return Record{}, fmt.Errorf("decode record: %w", err)
+		}
 	}
 	compactValues(r.Fields)
 	if err := r.CheckShape(); err != nil {
@@ -269,9 +272,12 @@ func DecodeRecord(data []byte) (Record, error) {
 
 // DecodeChange reads a change's encoding and checks its structure.
 func DecodeChange(data []byte) (Change, error) {
-	var c Change
-	if err := strictDecode(data, &c); err != nil {
-		return Change{}, fmt.Errorf("decode change: %w", err)
+	c, err := fastChange(data)
+	if err != nil {
+		c = Change{}
+		if err := strictDecode(data, &c); err != nil {
+			return Change{}, fmt.Errorf("decode change: %w", err)
+		}
 	}
 	if !ValidID(c.ID) {
 		return Change{}, fmt.Errorf("decode change: id %q is not a UUID", c.ID)
