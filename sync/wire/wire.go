@@ -39,9 +39,37 @@
 //	POST /v1/admin/purge/approve     PurgeApproval → PurgeStatus
 //	GET  /v1/admin/purge             → PurgeList
 //
+// Attachments: prepare answers Exists for a blob the tenant holds, else an upload URL
+// (a SAS for that one blob in the tenant's container: create+write, https only, valid
+// from a minute ago until Expires, at most SASLifetime). After uploading with it, the
+// device commits; the server reads the blob and checks size and SHA-256, and answers
+// 409 upload_mismatch (the blob missing, or not what was declared, and then deleted):
+// prepare and upload again. A download URL is a read-only SAS, given only for a blob
+// the tenant committed (404 otherwise); the device checks the SHA-256 of what it reads.
+// Without blob storage configured, attachment calls answer 503 unavailable.
+//
+// Admin: a purged record answers 410 purged (its audit entries remain, see audit
+// ?record=). A purge request names records and a reason; it runs when two admins other
+// than the requester, distinct from each other by user name, approve it (the
+// requester's approval is 403; a repeated approval counts once; an approval of a done
+// request by a new admin is 409). Devices learn of purges from PullResponse.Purged.
+//
 // Unauthenticated and without data:
 //
 //	GET /healthz, GET /readyz, GET /metrics (Prometheus text format)
+//
+// # Rules the server enforces
+//
+//   - A pushed change's Device must be the calling device (403 forbidden otherwise);
+//     a device pushing records it got from others (a reseed) sends them as its own
+//     changes, the fields keeping their original stamps.
+//   - Cursors are opaque and tamper-proof: they carry the epoch and the feed position
+//     under a MAC of the tenant's key. Another tenant's cursor is 403 forbidden, an
+//     earlier epoch's 409 epoch_changed.
+//   - Reconcile answers are bounded: when an answer would exceed MaxReconcileItems, a
+//     range is answered with a one-part Split (itself), to be asked again.
+//   - Unknown JSON fields and unknown query parameters are 400 bad_request: nothing a
+//     client sends names a tenant, and a misspelt field is not silently ignored.
 //
 // # Errors
 //
