@@ -35,12 +35,46 @@
 // answer per connection. When no server runs, the same operations open the files
 // directly (see [Admin]).
 //
+// # Attachments
+//
+// With Options.Blob (serve --blob-endpoint URL --blob-account NAME, the key from
+// $FIELDFORMS_BLOB_KEY only; the endpoint must be https), attachments live in Azure
+// Blob Storage: one container per tenant ("ff-<tenant>", or "ff-" and a hash where the
+// tenant's name is not a valid container name), created when first needed, and one
+// blob per attachment named "sha256-<hex>" from the SHA-256 alone. The server hands out
+// SAS URLs for single blobs (sr=b): create+write to upload, read to download, https
+// only, at most wire.SASLifetime. On commit it takes an infinite lease on the blob (its
+// ID derived from the tenant key, so it is secret and stable), then reads it whole and
+// checks size and SHA-256; only then the tenant's store records it (state key
+// "attachment/<sha>", with the blob's ETag). A blob that fails is deleted. A later call
+// that finds the blob's ETag changed (a write SAS can break a lease) checks it again.
+//
+// # Admin API and purges
+//
+// Admin calls need a credential enrolled with --admin (403 otherwise): search with the
+// Deleted criterion, a record with its history, restore (a change authored by the
+// admin and their device, so it syncs and the audit trail names both), export (the
+// store's ZIP, streamed), the audit trail and its chain check, and purges. A purge
+// request and its approvals live in the registry (bucket "purges"); it runs when two
+// admins, distinct by user name and neither the requester, approved it: store.Purge
+// removes the data, keeps every audit entry and adds one per record naming the
+// request, requester, approvers and reason. Blobs no remaining record refers to are
+// deleted; those that cannot be yet (no blob storage in this process) are listed in
+// the request and deleted by the next serve (SweepPurgedBlobs). On the command line
+// the operator names the admin with --user; it must be an admin user of the tenant.
+//
 // # Caveats
 //
 //   - One server per data folder: the registry is opened with a timeout and a second
 //     server fails with a clear error instead of waiting.
 //   - Revocation is by device and time: credentials of a device issued up to the
 //     moment it was revoked are refused; enrolling the device again issues a new one.
+//   - Requests and approvals of purges are in the registry and the log, not in the
+//     tenant's audit trail: the store has no call to append such entries (the purge
+//     entries' notes name them). The registry is in the data folder, so a lost data
+//     folder loses pending requests.
+//   - A purge that fails after store.Purge and before its orphaned blobs are listed
+//     (a crash in between) leaves those blobs in storage, unreferenced.
 //   - The pinned certificate fingerprint of enrolment codes is the leaf's: replacing
 //     the certificate means enrolling the devices again unless it is CA-signed.
 package server

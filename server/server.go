@@ -46,6 +46,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// ActivityFlush is how often devices' last-seen times are written. Default 10 s.
 	ActivityFlush time.Duration
+
+	// Blob is where attachments live (Azure Blob Storage); nil: attachment calls
+	// answer 503 unavailable. See blob.go and attachments.go.
+	Blob *BlobOptions
 }
 
 func (o *Options) defaults() {
@@ -88,6 +92,10 @@ type Server struct {
 	metrics *metrics
 	act     *activity
 
+	blob       *blobStore // nil without blob storage (attachments.go)
+	containers sync.Map   // tenant → true once its blob container is known to exist
+	purgeMu    sync.Mutex // one purge step at a time (purge.go)
+
 	addr    atomic.Pointer[string] // where Serve listens, once it does
 	closing atomic.Bool
 
@@ -122,6 +130,12 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		stopBg:  make(chan struct{}),
 	}
 	s.act = newActivity(s)
+	if opts.Blob != nil {
+		if s.blob, err = newBlobStore(*opts.Blob, id.tenantKey); err != nil {
+			reg.close()
+			return nil, err
+		}
+	}
 	s.bg.Add(1)
 	go s.flushLoop()
 	return s, nil

@@ -1,15 +1,21 @@
 // Command fieldformsd is the Fieldforms sync server and its admin commands.
 //
 //	fieldformsd init      --config DIR --data DIR
-//	fieldformsd serve     --config DIR --data DIR --addr 127.0.0.1:8443
+//	fieldformsd serve     --config DIR --data DIR --addr 127.0.0.1:8443 [--blob-endpoint URL --blob-account NAME]
 //	fieldformsd tenant    add NAME | list
 //	fieldformsd enroll    --tenant NAME --user NAME [--admin] [--server-url URL]
 //	fieldformsd device    list --tenant NAME | revoke ID --tenant NAME
 //	fieldformsd template  add FILE --tenant NAME
+//	fieldformsd purge     request --tenant NAME --user ADMIN --reason TEXT ID... | approve REQ --tenant NAME --user ADMIN | list --tenant NAME
+//	fieldformsd audit     --tenant NAME [--record ID] [--verify]
 //
 // Every command takes --config and --data (defaults: fieldforms-server under the
 // user's config and data folders) and --help. Admin commands work whether or not a
 // server runs: through its admin socket when it does, on the files when it does not.
+//
+// Admin steps of purges name the admin with --user: the operator runs these commands
+// on the server machine and vouches for who is acting; the name must be an admin user
+// of the tenant. The storage account key of serve comes from $FIELDFORMS_BLOB_KEY only.
 //
 // Each command lives in its own file and registers itself from init.
 package main

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "Run the HTTPS sync server and the local admin socket until SIGTERM or SIGINT.",
-		usage:   "--config DIR --data DIR [--addr HOST:PORT]",
+		usage:   "--config DIR --data DIR [--addr HOST:PORT] [--blob-endpoint URL --blob-account NAME]  (account key in $FIELDFORMS_BLOB_KEY)",
 		run:     runServe,
 	})
 }
@@ -27,10 +28,9 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	rate := fs.Float64("rate", 20, "requests a second each device may make on average (negative: no limit)")
 	burst := fs.Int("burst", 100, "requests each device may make at once")
 	fs.StringVar(&e.logLevel, "log-level", "info", "`LEVEL` of logs on standard error: debug, info, warn or error")
-	// Accepted for the attachments feature (see DESIGN.md); the key comes from the
-	// environment.
-	fs.String("blob-endpoint", "", "Azure Blob `URL` for attachments")
-	fs.String("blob-account", "", "Azure storage account `NAME` for attachments")
+	// The account key comes from the environment only (see blob.go).
+	blobEndpoint := fs.String("blob-endpoint", "", "Azure Blob service `URL` for attachments (https only); the account key is read from $"+server.EnvBlobKey)
+	blobAccount := fs.String("blob-account", "", "Azure storage account `NAME` for attachments")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -42,6 +42,9 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	opts.Create = true
 	opts.ReadHeaderTimeout = *readHeader
 	opts.RateLimit, opts.RateBurst = *rate, *burst
+	if opts.Blob, err = blobOptions(*blobEndpoint, *blobAccount); err != nil {
+		return err
+	}
 	s, err := server.Open(ctx, opts)
 	if err != nil {
 		return err
@@ -61,6 +64,18 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
+	if opts.Blob != nil {
+		log.Info("attachments in Azure Blob Storage", "endpoint", opts.Blob.Endpoint, "account", opts.Blob.Account)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.SweepPurgedBlobs(ctx); err != nil {
+				log.Warn("purge: deleting the blobs of earlier purges failed; the next start retries", "err", err)
+			}
+		}()
+	} else {
+		log.Warn("no blob storage (--blob-endpoint, --blob-account): attachment calls answer 503")
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -90,4 +105,20 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		log.Info("shut down cleanly")
 	}
 	return errors.Join(all...)
+}
+
+// blobOptions are the attachment storage settings of serve: both flags or neither,
+// and the key from the environment.
+func blobOptions(endpoint, account string) (*server.BlobOptions, error) {
+	if endpoint == "" && account == "" {
+		return nil, nil
+	}
+	if endpoint == "" || account == "" {
+		return nil, usagef("--blob-endpoint and --blob-account go together")
+	}
+	key := os.Getenv(server.EnvBlobKey)
+	if key == "" {
+		return nil, fmt.Errorf("blob storage: set the account key in the environment variable %s", server.EnvBlobKey)
+	}
+	return &server.BlobOptions{Endpoint: endpoint, Account: account, Key: key}, nil
 }
