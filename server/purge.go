@@ -211,6 +211,10 @@ func (s *Server) requestPurge(ctx context.Context, t *tenant, by actor, ids []st
 	if err := s.reg.putPurge(e); err != nil {
 		return wire.PurgeStatus{}, err
 	}
+	if err := t.st.RecordEvent(ctx, by.user, by.device, store.ActionPurgeRequest,
+		fmt.Sprintf("purge request %s: %s", e.Status.ID, reason), ids...); err != nil {
+		return wire.PurgeStatus{}, fmt.Errorf("purge request %s: audit: %w", e.Status.ID, err)
+	}
 	s.auditPurgeStep(t, by, "request", e)
 	return e.wire(), nil
 }
@@ -247,6 +251,10 @@ func (s *Server) approvePurge(ctx context.Context, t *tenant, by actor, id strin
 		e.Status.Approvals = append(e.Status.Approvals, wire.Approval{User: by.user, Device: by.device, Time: s.now().UTC()})
 		if err := s.reg.putPurge(e); err != nil {
 			return wire.PurgeStatus{}, err
+		}
+		if err := t.st.RecordEvent(ctx, by.user, by.device, store.ActionPurgeApprove,
+			fmt.Sprintf("purge request %s approved (%d of %d)", id, len(e.Status.Approvals), approvalsNeeded), e.Status.Records...); err != nil {
+			return wire.PurgeStatus{}, fmt.Errorf("purge request %s: audit: %w", id, err)
 		}
 		s.auditPurgeStep(t, by, "approve", e)
 	}

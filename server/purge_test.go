@@ -173,11 +173,18 @@ func TestPurge(t *testing.T) {
 		if resp.Results[0].Status != wire.StatusRejected || resp.Results[0].Code != wire.CodePurged {
 			t.Fatalf("push to a purged record: %+v", resp.Results[0])
 		}
-		// Every audit entry stays, one more says who purged what and why, and the
-		// chain holds.
+		// Every audit entry stays; the request, both approvals and the purge itself
+		// are added (who, what, why), and the chain holds.
 		var after wire.AuditResponse
 		alice.do(t, "GET", "/v1/admin/audit?verify=1", nil, &after)
-		if len(after.Entries) != len(before.Entries)+1 || after.Verified == nil || !*after.Verified {
+		var actions []string
+		for _, e := range after.Entries[len(before.Entries):] {
+			actions = append(actions, e.Action)
+		}
+		if got := strings.Join(actions, ","); got != "purge-request,purge-approve,purge-approve,purge" {
+			t.Fatalf("audit entries added: %s", got)
+		}
+		if len(after.Entries) != len(before.Entries)+4 || after.Verified == nil || !*after.Verified {
 			t.Fatalf("audit: %d entries before, %d after, verified %v %s", len(before.Entries), len(after.Entries), after.Verified, after.Problem)
 		}
 		for i, e := range before.Entries {

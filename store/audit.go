@@ -260,3 +260,28 @@ func (s *Store) Audit(ctx context.Context, after uint64, limit int) ([]AuditEntr
 	})
 	return out, err
 }
+
+// Actions of events recorded with RecordEvent.
+const (
+	ActionPurgeRequest = "purge-request"
+	ActionPurgeApprove = "purge-approve"
+)
+
+// RecordEvent appends an entry for something that happened to records without
+// changing them (a purge requested or approved): one entry per record, or one with
+// no record when records is empty.
+func (s *Store) RecordEvent(ctx context.Context, actor, device, action, note string, records ...string) error {
+	if len(records) == 0 {
+		records = []string{""}
+	}
+	return s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
+		for _, id := range records {
+			e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: actor, Device: device, Action: action,
+				Record: id, Note: note, Prev: s.lastHash}
+			if err := a.appendAudit(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
