@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
@@ -84,19 +86,34 @@ func (r *Replicator) putBlob(ctx context.Context, sasURL string, a store.Attachm
 	if err != nil {
 		return err
 	}
-	staged := map[string]int64{}
-	if list, err := bc.GetBlockList(ctx, blockblob.BlockListTypeUncommitted, nil); err == nil {
-		for _, b := range list.UncommittedBlocks {
-			if b.Name != nil && b.Size != nil {
-				staged[*b.Name] = *b.Size
-			}
-		}
+	// Blocks staged by an earlier, interrupted attempt are still on the blob (Azure
+	// keeps uncommitted blocks for a week); the write-only SAS cannot list them, so
+	// the replica remembers how many went up.
+	progressKey := "upload/" + a.SHA256
+	done := 0
+	if b, _ := r.st.State(ctx, progressKey); b != nil {
+		done, _ = strconv.Atoi(string(b))
 	}
 	f, err := r.st.OpenAttachment(a.SHA256)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	ids, err := r.stageBlocks(ctx, bc, f, done, progressKey)
+	if err != nil {
+		return err
+	}
+	if _, err := bc.CommitBlockList(ctx, ids, nil); err != nil {
+		// The remembered blocks may be gone (expired): start over next time.
+		_ = r.st.SetState(ctx, map[string][]byte{progressKey: nil})
+		return fmt.Errorf("commit blocks: %w", err)
+	}
+	return r.st.SetState(ctx, map[string][]byte{progressKey: nil})
+}
+
+// stageBlocks uploads the file's blocks from number skip on, recording progress, and
+// returns every block's ID.
+func (r *Replicator) stageBlocks(ctx context.Context, bc *blockblob.Client, f io.Reader, skip int, progressKey string) ([]string, error) {
 	var ids []string
 	buf := make([]byte, blockSize)
 	for i := 0; ; i++ {
@@ -104,29 +121,30 @@ func (r *Replicator) putBlob(ctx context.Context, sasURL string, a store.Attachm
 		if n > 0 {
 			id := blockID(i)
 			ids = append(ids, id)
-			if size, ok := staged[id]; !ok || size != int64(n) {
+			if i >= skip {
 				if _, err := bc.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(buf[:n])), nil); err != nil {
-					return fmt.Errorf("stage block %d: %w", i, err)
+					return nil, fmt.Errorf("stage block %d: %w", i, err)
+				}
+				if err := r.st.SetState(ctx, map[string][]byte{progressKey: []byte(strconv.Itoa(i + 1))}); err != nil {
+					return nil, err
 				}
 			}
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
+			return ids, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if _, err := bc.CommitBlockList(ctx, ids, nil); err != nil {
-		return fmt.Errorf("commit blocks: %w", err)
-	}
-	return nil
 }
 
 func (r *Replicator) azOptions() policy.ClientOptions {
-	opts := policy.ClientOptions{}
-	if r.opts.Client.Transport != nil {
-		opts.Transport = &http.Client{Transport: r.opts.Client.Transport}
+	// The replicator retries with its own backoff; the SDK's own retries are kept short
+	// so a lost connection is reported, not waited out.
+	opts := policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 2 * time.Second}}
+	if r.opts.Client.BlobTransport != nil {
+		opts.Transport = &http.Client{Transport: r.opts.Client.BlobTransport}
 	} else if r.opts.Client.RootCAs != nil {
 		if cfg, err := TLSConfig(Credential{}, r.opts.Client.RootCAs); err == nil {
 			opts.Transport = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}

@@ -67,6 +67,10 @@ type Client struct {
 type ClientOptions struct {
 	Logger    *slog.Logger
 	Transport http.RoundTripper // tests inject fault wrappers around the TLS transport
+	// BlobTransport reaches blob storage (uploads and downloads through SAS URLs);
+	// nil: a transport trusting RootCAs (or the system's roots), without the server's
+	// pinned certificate, which is for the server only.
+	BlobTransport http.RoundTripper
 	Timeout   time.Duration     // per request; default 60 s
 	// RootCAs replaces the system roots, for tests with their own CA.
 	RootCAs *x509.CertPool

@@ -26,7 +26,8 @@ const inspection = `{"id":"inspection","version":1,"name":"Inspection","title":[
  {"id":"site","type":"text","label":"Site","required":true},
  {"id":"notes","type":"multiline","label":"Notes"},
  {"id":"score","type":"integer","label":"Score","min":0,"max":100},
- {"id":"ok","type":"yesno","label":"All OK"}]}`
+ {"id":"ok","type":"yesno","label":"All OK"},
+ {"id":"photos","type":"file","label":"Photos","max_files":5}]}`
 
 // cluster is a real server over TLS on 127.0.0.1 and devices with their own replicas.
 type cluster struct {
@@ -46,11 +47,14 @@ type device struct {
 	dir  string
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, opts ...func(*server.Options)) *cluster {
 	t.Helper()
 	root := t.TempDir()
 	c := &cluster{t: t, opts: server.Options{ConfigDir: filepath.Join(root, "config"), DataDir: filepath.Join(root, "data"),
 		RateLimit: -1, Create: true, Logger: slog.New(slog.DiscardHandler)}}
+	for _, o := range opts {
+		o(&c.opts)
+	}
 	c.start()
 	ctx := context.Background()
 	if _, err := c.srv.AddTenant(ctx, tenantName); err != nil {
