@@ -71,7 +71,7 @@ type ClientOptions struct {
 	// nil: a transport trusting RootCAs (or the system's roots), without the server's
 	// pinned certificate, which is for the server only.
 	BlobTransport http.RoundTripper
-	Timeout   time.Duration     // per request; default 60 s
+	Timeout       time.Duration // per request; default 60 s
 	// RootCAs replaces the system roots, for tests with their own CA.
 	RootCAs *x509.CertPool
 }
