@@ -68,25 +68,48 @@ SHARED ?= $(abspath $(CURDIR)/../shared)
 BENCH_N ?= 100000
 FIGURES := grep -E '^[a-z0-9_]+ [-+0-9.e]+ [^ ]+$$'
 
+# The PouchDB peer runs in the same `make bench` (about 10 minutes at 100,000
+# documents); PEER=0 skips it, and with it pouch_push_*_s and push_speedup_vs_pouch.
+PEER ?= 1
+
 # bench prints every figure as `name value unit`, one a line, measured in this run:
-# ours next to the disk's fsync (in the same benchmark) and the machine's limits.
+# ours next to the disk's fsync (in the same benchmark), the machine's limits and the
+# PouchDB peer (peer-bench.sh: its pouch_* figures as it prints them, its other lines
+# as peer_*). pouch_push_<N>_s is the fastest of PouchDB's three full pushes to an
+# empty database (default batch, batch 500, keep-alive), and push_speedup_vs_pouch
+# that over our push_<N>_s (N as 100k for 100,000).
 bench: deps
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	n=$(BENCH_N); if [ $$((n % 1000)) -eq 0 ]; then lbl=$$((n / 1000))k; else lbl=$$n; fi; \
 	echo "bench: generating $(BENCH_N) documents with $(SHARED)/bench/gen.js" >&2; \
 	node $(SHARED)/bench/gen.js $(BENCH_N) > $$tmp/docs.ndjson 2>/dev/null; \
 	echo "bench: machine limits ($(SHARED)/bench/limits)" >&2; \
 	(cd $(SHARED)/bench/limits && LIMITS_DIR=$$tmp $(GO) run .) | $(FIGURES) | sed 's/^/limits_/'; \
 	echo "bench: Fieldforms benchmarks" >&2; \
-	if ! FIELDFORMS_BENCH_DATA=$$tmp/docs.ndjson $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./... > $$tmp/bench.log 2>&1; then \
+	if ! FIELDFORMS_BENCH_DATA=$$tmp/docs.ndjson FIELDFORMS_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./... > $$tmp/bench.log 2>&1; then \
 		tail -50 $$tmp/bench.log >&2; exit 1; \
 	fi; \
-	$(FIGURES) $$tmp/bench.log
+	$(FIGURES) $$tmp/bench.log | tee $$tmp/figures; \
+	if [ "$(PEER)" = 0 ]; then echo "bench: PEER=0: no PouchDB peer, no push_speedup_vs_pouch" >&2; exit 0; fi; \
+	echo "bench: PouchDB peer ($(SHARED)/bench/peer-bench.sh $(BENCH_N); about 10 minutes at 100000)" >&2; \
+	if ! PEER_BENCH_TMP=$$tmp bash $(SHARED)/bench/peer-bench.sh $(BENCH_N) > $$tmp/peer.log 2> $$tmp/peer.err; then \
+		tail -30 $$tmp/peer.err >&2; exit 1; \
+	fi; \
+	$(FIGURES) $$tmp/peer.log | awk '$$1 !~ /^pouch_/ { $$1 = "peer_" $$1 } { print }' | tee -a $$tmp/figures; \
+	awk -v lbl="$$lbl" ' \
+		$$1 == "push_" lbl "_s" { ours = $$2 + 0 } \
+		$$1 ~ /^pouch_push_(default|b500|default_keepalive)_ms$$/ && (!seen || $$2 + 0 < best) { best = $$2 + 0; seen = 1 } \
+		END { \
+			if (!ours || !seen) { print "bench: no push_" lbl "_s or pouch_push_*_ms figure: no push_speedup_vs_pouch" > "/dev/stderr"; exit 1 } \
+			printf "pouch_push_%s_s %.4g s\n", lbl, best / 1000; \
+			printf "push_speedup_vs_pouch %.3g x\n", best / 1000 / ours \
+		}' $$tmp/figures
 
 # crash kills a saving process 1,000 times and prints what was lost.
 CRASH_CYCLES ?= 1000
 crash: deps
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	if ! FIELDFORMS_CRASH_CYCLES=$(CRASH_CYCLES) FIELDFORMS_CRASH_FIGURES=1 $(GO) test -count=1 -timeout 90m -run '^TestCrash$$' ./store > $$tmp/crash.log 2>&1; then \
+	if ! FIELDFORMS_CRASH_CYCLES=$(CRASH_CYCLES) FIELDFORMS_CRASH_FIGURES=1 $(GO) test -v -count=1 -timeout 90m -run '^TestCrash$$' ./store > $$tmp/crash.log 2>&1; then \
 		tail -50 $$tmp/crash.log >&2; exit 1; \
 	fi; \
 	$(FIGURES) $$tmp/crash.log
