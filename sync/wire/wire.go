@@ -66,8 +66,10 @@
 //   - Cursors are opaque and tamper-proof: they carry the epoch and the feed position
 //     under a MAC of the tenant's key. Another tenant's cursor is 403 forbidden, an
 //     earlier epoch's 409 epoch_changed.
-//   - Reconcile answers are bounded: when an answer would exceed MaxReconcileItems, a
-//     range is answered with a one-part Split (itself), to be asked again.
+//   - Reconcile answers are bounded: at most MaxReconcileItems sub-ranges (so the next
+//     request fits), and enough (id, rev) items to list every small range of a full
+//     request; a range that would overflow either is answered with a one-part Split
+//     (itself), to be asked again.
 //   - Unknown JSON fields and unknown query parameters are 400 bad_request: nothing a
 //     client sends names a tenant, and a misspelt field is not silently ignored.
 //
@@ -99,7 +101,7 @@ const (
 	MaxPushChanges    = 5000
 	MaxPullRecords    = 5000
 	DefaultPullLimit  = 1000
-	MaxReconcileItems = 4096 // ranges in a request, or items in an answer
+	MaxReconcileItems = 4096 // ranges in a request, and sub-ranges in an answer (whose items may be more)
 	MaxFetch          = 5000
 	MaxTemplatesPush  = 500
 	SASLifetime       = 15 * time.Minute
