@@ -63,6 +63,30 @@
 // the request and deleted by the next serve (SweepPurgedBlobs). On the command line
 // the operator names the admin with --user; it must be an admin user of the tenant.
 //
+// # Backups and health
+//
+// With Options.Backup.Dir (serve: --backup-dir, by default DATA-backups beside the
+// data folder; never inside it) the server backs up every tenant store and the
+// registry every Backup.Interval (RunBackups; `fieldformsd backup now` on demand):
+// hot copies (bbolt Tx.WriteTo), gzip'd, with a manifest of sizes, SHA-256 (packed
+// and unpacked), counts, epochs, time and version, in BACKUPDIR/ID and, with blob
+// storage, in the container Backup.Container under backups/ID/ (see backup.go). A
+// backup is good only once a test restore passed (restore.go): unpacked into a
+// temporary folder, hashes and sizes as in the manifest, store.CheckDB, store.Open
+// and store.Verify clean, counts, audit entries and epoch as in the manifest.
+// Backups older than Backup.Retention go from both places, except the newest good.
+//
+// RestoreTenant (`fieldformsd restore`) checks a tenant's copy the same way, gives
+// it a new epoch, carries out again the purges done since (the registry lists them),
+// takes the tenant offline (tenants.setOffline: its calls get 503), swaps the files
+// (the old database stays as replica.db.before-restore) and reopens it. Devices see
+// the new epoch, reconcile and push back what they wrote after the backup.
+//
+// /readyz (Readiness) fails when a store does not answer, the newest good backup is
+// older than Backup.MaxAge or blob storage does not answer; Ready, which systemd's
+// watchdog follows, looks at the stores only. /metrics and /readyz name no tenant
+// and no device.
+//
 // # Caveats
 //
 //   - One server per data folder: the registry is opened with a timeout and a second
@@ -75,6 +99,10 @@
 //     folder loses pending requests.
 //   - A purge that fails after store.Purge and before its orphaned blobs are listed
 //     (a crash in between) leaves those blobs in storage, unreferenced.
+//   - Backups keep purged records until they expire (Backup.Retention); a restore
+//     purges them again, but only records the backup holds: a record created and
+//     purged after the backup is not marked purged in the restored store.
+//   - The second copy of backups lives in the attachments' storage account.
 //   - The pinned certificate fingerprint of enrolment codes is the leaf's: replacing
 //     the certificate means enrolling the devices again unless it is CA-signed.
 package server

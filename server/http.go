@@ -450,17 +450,19 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReady says whether the registry and the tenant stores answer.
+// handleReady says whether the stores answer, the newest good backup is recent
+// and blob storage answers; a 503 lists the reasons.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	if err := s.Ready(ctx); err != nil {
-		s.log.Warn("not ready", "err", err)
+	rd := s.Readiness(ctx) // backup.go: stores, backups, blob storage
+	if len(rd.Reasons) > 0 {
+		s.log.Warn("not ready", "reasons", strings.Join(rd.Reasons, "; "))
 		w.Header().Set("Retry-After", "5")
-		s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		s.writeJSON(w, r, http.StatusServiceUnavailable, rd)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
+	s.writeJSON(w, r, http.StatusOK, rd)
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
@@ -482,4 +484,5 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	s.metrics.write(w, gauges)
+	s.writeMoreMetrics(w) // backup.go: backups, blob storage, purges, devices
 }

@@ -50,6 +50,9 @@ type Options struct {
 	// Blob is where attachments live (Azure Blob Storage); nil: attachment calls
 	// answer 503 unavailable. See blob.go and attachments.go.
 	Blob *BlobOptions
+
+	// Backup configures backups (backup.go); with Backup.Dir empty there are none.
+	Backup BackupOptions
 }
 
 func (o *Options) defaults() {
@@ -95,6 +98,7 @@ type Server struct {
 	blob       *blobStore // nil without blob storage (attachments.go)
 	containers sync.Map   // tenant → true once its blob container is known to exist
 	purgeMu    sync.Mutex // one purge step at a time (purge.go)
+	bk         *backups   // backups and restores (backup.go, restore.go)
 
 	addr    atomic.Pointer[string] // where Serve listens, once it does
 	closing atomic.Bool
@@ -135,6 +139,10 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 			reg.close()
 			return nil, err
 		}
+	}
+	if s.bk, err = newBackups(s); err != nil {
+		reg.close()
+		return nil, err
 	}
 	s.bg.Add(1)
 	go s.flushLoop()
@@ -238,18 +246,7 @@ func (s *Server) tenant(ctx context.Context, name string) (*tenant, error) {
 
 // Ready reports whether the registry and every open tenant store answer.
 func (s *Server) Ready(ctx context.Context) error {
-	if s.closing.Load() {
-		return errors.New("shutting down")
-	}
-	if err := s.reg.check(); err != nil {
-		return err
-	}
-	return s.tenants.each(func(t *tenant) error {
-		if _, err := t.st.State(ctx, stateEpoch); err != nil {
-			return fmt.Errorf("tenant %s: %w", t.name, err)
-		}
-		return nil
-	})
+	return errors.Join(s.storeProblems(ctx)...)
 }
 
 // Close writes pending device activity and closes the stores and the registry. It is

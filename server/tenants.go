@@ -43,6 +43,8 @@ type tenants struct {
 	mu     sync.Mutex
 	open   map[string]*tenant
 	closed bool
+	// offline tenants are being restored: their store is not opened (restore.go).
+	offline map[string]bool
 }
 
 func newTenants(dataDir string, log *slog.Logger, now func() time.Time, lock time.Duration) *tenants {
@@ -59,6 +61,9 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	defer ts.mu.Unlock()
 	if ts.closed {
 		return nil, store.ErrClosed
+	}
+	if ts.offline[name] {
+		return nil, fmt.Errorf("tenant %s: %w", name, ErrTenantOffline)
 	}
 	if t, ok := ts.open[name]; ok {
 		return t, nil

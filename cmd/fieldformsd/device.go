@@ -48,14 +48,18 @@ func runDevice(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 			return enc.Encode(devs)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tUSER\tADMIN\tNAME\tSTATE\tLAST SEEN\tLAST SYNC\tPENDING\tDEAD")
+		fmt.Fprintln(tw, "DEVICE\tUSER\tADMIN\tNAME\tSTATE\tLAST SEEN\tLAST SYNC\tPENDING\tDEAD\tOLDEST UNSENT\tREPORTED")
 		for _, d := range devs {
 			state := "active"
 			if d.Revoked != nil {
 				state = "revoked"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%d\t%d\n", d.ID, d.User, d.Admin, orDash(d.Name), state,
-				when(d.LastSeen), when(d.LastSync), d.Pending, d.DeadLetters)
+			oldest := "-"
+			if d.OldestUnsent != nil {
+				oldest = when(*d.OldestUnsent)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.User, d.Admin, orDash(d.Name), state,
+				when(d.LastSeen), when(d.LastSync), d.Pending, d.DeadLetters, oldest, when(d.StatusAt))
 		}
 		return tw.Flush()
 	case pos[0] == "revoke" && len(pos) == 2:

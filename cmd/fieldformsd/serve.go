@@ -17,7 +17,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "Run the HTTPS sync server and the local admin socket until SIGTERM or SIGINT.",
-		usage:   "--config DIR --data DIR [--addr HOST:PORT] [--blob-endpoint URL --blob-account NAME]  (account key in $FIELDFORMS_BLOB_KEY)",
+		usage:   "--config DIR --data DIR [--addr HOST:PORT] [--blob-endpoint URL --blob-account NAME] [--backup-dir DIR] [--backup-interval 24h]  (account key in $FIELDFORMS_BLOB_KEY)",
 		run:     runServe,
 	})
 }
@@ -31,6 +31,9 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	// The account key comes from the environment only (see blob.go).
 	blobEndpoint := fs.String("blob-endpoint", "", "Azure Blob service `URL` for attachments (https only); the account key is read from $"+server.EnvBlobKey)
 	blobAccount := fs.String("blob-account", "", "Azure storage account `NAME` for attachments")
+	bf := addBackupFlags(fs, false) // backup.go
+	backupEvery := fs.Duration("backup-interval", server.DefaultBackupInterval, "take a backup this often (negative: only `fieldformsd backup now`)")
+	backupMaxAge := fs.Duration("backup-max-age", server.DefaultBackupMaxAge, "/readyz fails when the newest good backup is older than this")
 	pos, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -45,6 +48,8 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if opts.Blob, err = blobOptions(*blobEndpoint, *blobAccount); err != nil {
 		return err
 	}
+	opts.Backup = bf.options(e.dataDir)
+	opts.Backup.Interval, opts.Backup.MaxAge = *backupEvery, *backupMaxAge
 	s, err := server.Open(ctx, opts)
 	if err != nil {
 		return err
@@ -76,7 +81,11 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	} else {
 		log.Warn("no blob storage (--blob-endpoint, --blob-account): attachment calls answer 503")
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		s.RunBackups(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := s.ServeAdmin(ctx); err != nil {
