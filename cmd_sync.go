@@ -87,6 +87,7 @@ func init() {
 					fmt.Fprintln(e.stderr, line)
 				})
 				defer stop()
+				go keepSnapshots(e.ctx, e.st, e.log)
 				rep.Start(e.ctx)
 				<-e.ctx.Done()
 				rep.Stop()

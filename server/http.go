@@ -286,13 +286,14 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 // serverInfo is what every answer says about the server and the caller.
 func (s *Server) serverInfo(ctx context.Context, c *caller) wire.Server {
 	acked, _ := c.t.ledgerOf(ctx, c.Device)
-	return wire.Server{Epoch: c.t.epoch, AckedThrough: acked, Time: s.now().UTC()}
+	return wire.Server{Epoch: c.t.epoch, AckedThrough: acked, Time: s.now().UTC(), Templates: c.t.st.TemplatesTag()}
 }
 
 func (s *Server) setServerHeaders(w http.ResponseWriter, r *http.Request, c *caller) {
 	acked, _ := c.t.ledgerOf(r.Context(), c.Device)
 	w.Header().Set(wire.HeaderEpoch, c.t.epoch)
 	w.Header().Set(wire.HeaderAckedThrough, strconv.FormatUint(acked, 10))
+	w.Header().Set(wire.HeaderTemplates, c.t.st.TemplatesTag())
 }
 
 // writeError answers with an error body; errors that are not API errors are logged and

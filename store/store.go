@@ -102,8 +102,9 @@ type Store struct {
 	urgent   chan struct{} // wakes the applier for a waiting read
 	done     chan struct{}
 
-	tmu       sync.RWMutex
-	templates map[form.TemplateKey]*form.Template
+	tmu          sync.RWMutex
+	templates    map[form.TemplateKey]*form.Template
+	templatesTag string // cached TemplatesTag; "" when it must be computed
 
 	closeOnce sync.Once
 }

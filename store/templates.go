@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +46,7 @@ func (s *Store) PutTemplate(ctx context.Context, t *form.Template) error {
 	}
 	s.tmu.Lock()
 	s.templates[t.Key()] = t
+	s.templatesTag = ""
 	s.tmu.Unlock()
 	return nil
 }
@@ -103,4 +106,26 @@ func (s *Store) loadTemplates() error {
 			return nil
 		})
 	})
+}
+
+// TemplatesTag is a short hash of every template version the replica holds: equal on
+// two replicas that hold the same templates. A server sends it with every answer so a
+// device asks for the templates only when they changed.
+func (s *Store) TemplatesTag() string {
+	s.tmu.RLock()
+	tag := s.templatesTag
+	s.tmu.RUnlock()
+	if tag != "" {
+		return tag
+	}
+	h := sha256.New()
+	for _, t := range s.Templates() {
+		sum := sha256.Sum256(t.Encode())
+		h.Write(sum[:])
+	}
+	tag = hex.EncodeToString(h.Sum(nil)[:12])
+	s.tmu.Lock()
+	s.templatesTag = tag
+	s.tmu.Unlock()
+	return tag
 }

@@ -234,6 +234,7 @@ func serverFromHeaders(h http.Header) wire.Server {
 	var s wire.Server
 	s.Epoch = h.Get(wire.HeaderEpoch)
 	s.AckedThrough, _ = strconv.ParseUint(h.Get(wire.HeaderAckedThrough), 10, 64)
+	s.Templates = h.Get(wire.HeaderTemplates)
 	return s
 }
 

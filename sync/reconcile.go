@@ -21,6 +21,10 @@ func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all 
 		s.State, s.Message = StateRebuilding, "the server is missing data; sending what this device holds"
 		s.Progress = &Progress{What: "comparing with the server"}
 	})
+	// A server that lost its data lost its templates too: records need them first.
+	if err := r.syncTemplates(ctx, c); err != nil {
+		return err
+	}
 	toPush := map[string]bool{}
 	toFetch := map[string]bool{}
 	var cursor string

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -26,6 +27,8 @@ const (
 	keyAcked       = "sync/acked"
 	keyLastSuccess = "sync/last_success"
 	keyReconcile   = "sync/reconcile" // set while a reconcile is due, so a crash resumes it
+	keyTemplates   = "sync/templates" // the server's templates tag and the replica's, when they last agreed
+	keyReported    = "sync/reported"  // the queue last reported to the server
 )
 
 // ErrNotEnrolled: the replica has no credential yet.
@@ -321,8 +324,13 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 }
 
 func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
-	if err := r.syncTemplates(ctx, c); err != nil {
-		return err
+	// Templates first when they may differ: records need their templates on both
+	// sides. Otherwise the tag in every answer says when the server's changed.
+	due, _ := r.st.State(ctx, keyReconcile)
+	if due != nil || !r.templatesInStep(ctx, "") {
+		if err := r.syncTemplates(ctx, c); err != nil {
+			return err
+		}
 	}
 	if due, _ := r.st.State(ctx, keyReconcile); due != nil {
 		if err := r.reconcile(ctx, c, rep, false); err != nil {
@@ -333,6 +341,9 @@ func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
 		return err
 	}
 	if err := r.pull(ctx, c, rep); err != nil {
+		return err
+	}
+	if err := r.reportQueue(ctx, c); err != nil {
 		return err
 	}
 	// Records first, bytes after: a record syncs at once, its attachments show as
@@ -436,11 +447,63 @@ func (r *Replicator) syncTemplates(ctx context.Context, c *Client) error {
 		}
 		push.Templates = push.Templates[n:]
 	}
-	return nil
+	tag := srv.Templates
+	if len(push.Templates) > 0 || tag == "" {
+		// What the server holds changed with the push: ask for its tag again next time.
+		tag = "?"
+	}
+	return r.st.SetState(ctx, map[string][]byte{keyTemplates: []byte(tag + " " + r.st.TemplatesTag())})
+}
+
+// templatesInStep reports whether the templates agreed at the last exchange and
+// neither side's changed since: serverTag is the tag an answer carried ("" for none).
+func (r *Replicator) templatesInStep(ctx context.Context, serverTag string) bool {
+	b, _ := r.st.State(ctx, keyTemplates)
+	theirs, mine, ok := strings.Cut(string(b), " ")
+	if !ok || theirs == "?" || mine != r.st.TemplatesTag() {
+		return false
+	}
+	return serverTag == "" || serverTag == theirs
+}
+
+// reportQueue tells the server this device's queue when it changed since the last
+// report, for the operator's monitoring.
+func (r *Replicator) reportQueue(ctx context.Context, c *Client) error {
+	pending, err := r.st.Pending(ctx, 1, 0)
+	if err != nil {
+		return err
+	}
+	n, err := r.st.PendingCount(ctx)
+	if err != nil {
+		return err
+	}
+	dead, err := r.st.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	st := wire.DeviceStatus{Pending: n, DeadLetters: len(dead)}
+	if len(pending) > 0 {
+		if t := pending[0].Change.Fields; t != nil {
+			for _, fv := range t {
+				ts := fv.Stamp.HLC.Time()
+				st.OldestUnsent = &ts
+				break
+			}
+		}
+	}
+	report, _ := json.Marshal(st)
+	if last, _ := r.st.State(ctx, keyReported); string(last) == string(report) {
+		return nil
+	}
+	if _, err := c.Do(ctx, http.MethodPost, "/v1/status", nil, st, nil); err != nil {
+		return err
+	}
+	return r.st.SetState(ctx, map[string][]byte{keyReported: report})
 }
 
 // push sends the outbox in batches until it is empty.
 func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
+	templatesSent := false
 	for {
 		items, err := r.st.Pending(ctx, r.opts.BatchChanges, r.opts.BatchBytes)
 		if err != nil || len(items) == 0 {
@@ -460,8 +523,15 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 		}
 		var acked []uint64
 		maxSeq := r.acked(ctx)
+		missingTemplate := false
 		for i, res := range resp.Results {
 			seq := items[i].Seq
+			if res.Status == wire.StatusRejected && res.Code == wire.CodeUnknownTemplate && !templatesSent {
+				// The server lacks a template this replica has (a rebuilt server, a
+				// template new on this device): send the templates, then the change again.
+				missingTemplate = true
+				continue
+			}
 			switch res.Status {
 			case wire.StatusApplied, wire.StatusDuplicate, wire.StatusUnchanged:
 				acked = append(acked, seq)
@@ -480,6 +550,12 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 		}
 		if err := r.st.Ack(ctx, acked...); err != nil {
 			return err
+		}
+		if missingTemplate {
+			if err := r.syncTemplates(ctx, c); err != nil {
+				return err
+			}
+			templatesSent = true
 		}
 		// The ledger check compares with what was acknowledged before this push.
 		if due, err := r.observe(ctx, resp.Server); err != nil {
@@ -525,6 +601,12 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 				return err
 			}
 			continue
+		}
+		if !r.templatesInStep(ctx, resp.Server.Templates) {
+			// New templates on the server: fetch them before the records that use them.
+			if err := r.syncTemplates(ctx, c); err != nil {
+				return err
+			}
 		}
 		if len(resp.Records) > 0 {
 			res, err := r.st.ApplyRecords(ctx, resp.Records, "sync")

@@ -92,6 +92,7 @@ import (
 const (
 	HeaderEpoch        = "Fieldforms-Epoch"
 	HeaderAckedThrough = "Fieldforms-Acked-Through"
+	HeaderTemplates    = "Fieldforms-Templates"
 	HeaderRequestID    = "Fieldforms-Request-Id"
 )
 
@@ -140,6 +141,9 @@ type Server struct {
 	Epoch        string    `json:"epoch"`
 	AckedThrough uint64    `json:"acked_through"`
 	Time         time.Time `json:"time"`
+	// Templates is a tag of the tenant's template versions: a device fetches the
+	// templates only when it changes, so a sync with nothing new is one request.
+	Templates string `json:"templates,omitempty"`
 }
 
 // EnrollRequest redeems an enrolment code.
