@@ -223,3 +223,18 @@ IOS_PACKAGES := ./form ./store ./sync/...
 ios-check:
 	GOOS=ios GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(IOS_PACKAGES)
 	GOOS=ios GOARCH=arm64 CGO_ENABLED=1 CC=false $(GO) vet $(IOS_PACKAGES)
+
+# --- Screenshots for the README ---
+
+SCREENSHOT_PACKAGES := xvfb imagemagick xdotool
+.PHONY: screenshots screenshot-deps
+
+screenshot-deps:
+	@$(call apt-ensure,screenshot-deps,$(SCREENSHOT_PACKAGES),Xvfb)
+
+# screenshots fills a fresh replica with sample forms through the headless commands,
+# runs the real app on it under Xvfb at desktop (1280x800) and tablet sizes (1024x768,
+# and 768x1024 upright), drives it with xdotool and writes docs/*.png with ImageMagick
+# (Fyne's Canvas().Capture() is transparent under Xvfb). See tools/screenshots.sh.
+screenshots: apt-deps screenshot-deps build
+	tools/screenshots.sh bin/fieldforms docs
