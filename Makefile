@@ -98,11 +98,13 @@ bench: deps
 	$(FIGURES) $$tmp/peer.log | awk '$$1 !~ /^pouch_/ { $$1 = "peer_" $$1 } { print }' | tee -a $$tmp/figures; \
 	awk -v lbl="$$lbl" ' \
 		$$1 == "push_" lbl "_s" { ours = $$2 + 0 } \
+		$$1 == "rebuild_" lbl "_s" { rebuild = $$2 + 0 } \
 		$$1 ~ /^pouch_push_(default|b500|default_keepalive)_ms$$/ && (!seen || $$2 + 0 < best) { best = $$2 + 0; seen = 1 } \
 		END { \
 			if (!ours || !seen) { print "bench: no push_" lbl "_s or pouch_push_*_ms figure: no push_speedup_vs_pouch" > "/dev/stderr"; exit 1 } \
 			printf "pouch_push_%s_s %.4g s\n", lbl, best / 1000; \
-			printf "push_speedup_vs_pouch %.3g x\n", best / 1000 / ours \
+			printf "push_speedup_vs_pouch %.3g x\n", best / 1000 / ours; \
+			if (rebuild) printf "rebuild_speedup_vs_pouch %.3g x\n", best / 1000 / rebuild \
 		}' $$tmp/figures
 
 # crash kills a saving process 1,000 times and prints what was lost.
