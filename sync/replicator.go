@@ -608,8 +608,12 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 				return err
 			}
 		}
-		if len(resp.Records) > 0 {
-			res, err := r.st.ApplyRecords(ctx, resp.Records, "sync")
+		recs, err := r.skipKnown(ctx, resp.Records)
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			res, err := r.st.ApplyRecords(ctx, recs, "sync")
 			if err != nil {
 				return err
 			}
@@ -696,4 +700,27 @@ func (r *Replicator) ResetSession() {
 	r.mu.Lock()
 	r.client = nil
 	r.mu.Unlock()
+}
+
+// skipKnown drops pulled records the replica already holds in the same version — most
+// often its own changes coming back — so only news is merged.
+func (r *Replicator) skipKnown(ctx context.Context, recs []form.Record) ([]form.Record, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
+		ids[i] = rec.ID
+	}
+	mine, err := r.st.RevOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := recs[:0:0]
+	for _, rec := range recs {
+		if rev, ok := mine[rec.ID]; !ok || rev != rec.Rev() {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
 }
