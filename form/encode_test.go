@@ -63,3 +63,24 @@ func TestValidNumber(t *testing.T) {
 		}
 	}
 }
+
+// Titles and displays show choices by their labels.
+func TestFieldDisplayUsesLabels(t *testing.T) {
+	tpl, err := ParseTemplate([]byte(`{"id":"t","version":1,"name":"T","title":["kind","site"],"fields":[
+		{"id":"kind","type":"choice","label":"Kind","options":[{"value":"near_miss","label":"Near miss"},{"value":"injury","label":"Injury"}]},
+		{"id":"site","type":"text","label":"Site"},
+		{"id":"tags","type":"multichoice","label":"Tags","options":[{"value":"a","label":"Alpha"},{"value":"b","label":"Beta"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := Values{"kind": json.RawMessage(`"near_miss"`), "site": json.RawMessage(`"S-1"`), "tags": json.RawMessage(`["a","b"]`)}
+	if got := tpl.RecordTitle(vals); got != "Near miss · S-1" {
+		t.Errorf("title %q", got)
+	}
+	if got := tpl.FieldDisplay("tags", vals["tags"]); got != "Alpha, Beta" {
+		t.Errorf("tags %q", got)
+	}
+	if got := tpl.FieldDisplay("kind", json.RawMessage(`"unknown"`)); got != "unknown" {
+		t.Errorf("unknown option %q", got)
+	}
+}

@@ -635,11 +635,38 @@ func (t *Template) RecordTitle(values Values) string {
 	}
 	var parts []string
 	for _, id := range ids {
-		if s := DisplayValue(values[id]); s != "" {
+		if s := t.FieldDisplay(id, values[id]); s != "" {
 			parts = append(parts, s)
 		}
 	}
 	return strings.Join(parts, " · ")
+}
+
+// FieldDisplay renders a field's value as a person reads it: choices by their labels,
+// everything else as DisplayValue does.
+func (t *Template) FieldDisplay(id string, raw json.RawMessage) string {
+	f, ok := t.byID[id]
+	if !ok || (f.Type != TypeChoice && f.Type != TypeMultiChoice) || IsEmpty(raw) {
+		return DisplayValue(raw)
+	}
+	var chosen []string
+	if f.Type == TypeChoice {
+		var v string
+		if json.Unmarshal(raw, &v) != nil {
+			return DisplayValue(raw)
+		}
+		chosen = []string{v}
+	} else if json.Unmarshal(raw, &chosen) != nil {
+		return DisplayValue(raw)
+	}
+	labels := make([]string, len(chosen))
+	for i, v := range chosen {
+		labels[i] = v
+		if n, ok := f.options[v]; ok {
+			labels[i] = f.Options[n].Label
+		}
+	}
+	return strings.Join(labels, ", ")
 }
 
 // DisplayValue renders a value as plain text for lists and exports.
