@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/fieldforms/fieldforms/app"
 	"github.com/fieldforms/fieldforms/form"
@@ -137,8 +138,15 @@ type syncEngine struct {
 	rep *ffsync.Replicator
 	ctx context.Context
 
-	mu      sync.Mutex
-	running bool
+	mu         sync.Mutex
+	running    bool
+	stopHealth context.CancelFunc
+
+	// health is the server's /readyz, asked every minute while running; under hmu,
+	// not mu, because status callbacks read it while Pause holds mu waiting for the
+	// replicator to stop.
+	hmu    sync.Mutex
+	health string
 }
 
 var _ app.Sync = (*syncEngine)(nil)
@@ -152,7 +160,29 @@ func (s *syncEngine) convert(st ffsync.Status) app.SyncStatus {
 	if p := st.Progress; p != nil {
 		out.ProgressWhat, out.ProgressDone, out.Total = p.What, p.Done, p.Total
 	}
+	s.hmu.Lock()
+	out.ServerHealth = s.health
+	s.hmu.Unlock()
 	return out
+}
+
+// watchHealth asks the server's /readyz now and every minute until ctx ends.
+func (s *syncEngine) watchHealth(ctx context.Context) {
+	for {
+		if cred, err := ffsync.LoadCredential(ctx, s.st); err == nil {
+			h := serverHealth(ctx, cred)
+			s.hmu.Lock()
+			s.health = h
+			s.hmu.Unlock()
+		}
+		t := time.NewTimer(time.Minute)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *syncEngine) Status() app.SyncStatus { return s.convert(s.rep.Info(s.ctx)) }
@@ -170,6 +200,7 @@ func (s *syncEngine) Pause() {
 	defer s.mu.Unlock()
 	if s.running {
 		s.rep.Stop()
+		s.stopHealth()
 		s.running = false
 	}
 }
@@ -179,6 +210,9 @@ func (s *syncEngine) Resume() {
 	defer s.mu.Unlock()
 	if !s.running {
 		s.rep.Start(s.ctx)
+		ctx, cancel := context.WithCancel(s.ctx)
+		s.stopHealth = cancel
+		go s.watchHealth(ctx)
 		s.running = true
 	}
 }
