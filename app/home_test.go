@@ -39,7 +39,7 @@ func TestSearch(t *testing.T) {
 	f := homeReplica(t)
 	v, q, _ := testMain(t, Deps{Replica: f}, tabletSize)
 	h := v.home
-	if got, want := shownTitles(h.records), []string{"Pump room", "DN00000001 · other", "NW-0412 · 2026-02-10"}; !slices.Equal(got, want) {
+	if got, want := shownTitles(h.records), []string{"Pump room", "DN00000001 · Other", "NW-0412 · 2026-02-10"}; !slices.Equal(got, want) { // choices by their labels
 		t.Fatalf("rows %q, want %q", got, want)
 	}
 	if h.count.Text != "3 forms" {

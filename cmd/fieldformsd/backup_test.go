@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,8 +59,8 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	srv := exec.Command(bin, "serve", cfg, data, "--addr", "127.0.0.1:0", "--backup-interval", "-1s")
 	srv.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=200000")
 	stdout, _ := srv.StdoutPipe()
-	var log bytes.Buffer
-	srv.Stderr = &log
+	log := &lockedBuffer{}
+	srv.Stderr = log
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +117,22 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	if err := srv.Wait(); err != nil {
 		t.Fatalf("serve: %v; log: %s", err, log.String())
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes into it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

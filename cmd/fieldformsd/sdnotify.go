@@ -18,13 +18,18 @@ import (
 // answer), so a wedged server is killed and restarted (Restart=always). Backups
 // and blob storage do not count here: a restart would not mend them and would cut
 // devices off; /readyz reports them. Without NOTIFY_SOCKET it does nothing.
-func notifySystemd(ctx context.Context, s *server.Server, log *slog.Logger) {
+//
+// It returns a function that waits until STOPPING=1 is sent (once ctx ends), which the
+// caller runs before exiting so the message is not lost with the process.
+func notifySystemd(ctx context.Context, s *server.Server, log *slog.Logger) (wait func()) {
 	n := newSDNotifier(log)
 	if n == nil {
-		return
+		return func() {}
 	}
 	n.send("READY=1")
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if every := watchdogInterval(); every > 0 {
 			n.watchdog(ctx, every, s.Ready)
 		} else {
@@ -32,6 +37,7 @@ func notifySystemd(ctx context.Context, s *server.Server, log *slog.Logger) {
 		}
 		n.send("STOPPING=1")
 	}()
+	return func() { <-done }
 }
 
 // sdNotifier sends sd_notify messages to the socket NOTIFY_SOCKET names.

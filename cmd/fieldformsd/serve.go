@@ -100,8 +100,10 @@ func runServe(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 			cancel()
 		}
 	}()
-	notifySystemd(ctx, s, log)
+	notified := notifySystemd(ctx, s, log)
 	wg.Wait()
+	cancel() // the servers may have stopped by themselves; either way we are stopping
+	notified()
 	close(errs)
 	var all []error
 	for err := range errs {
