@@ -39,7 +39,7 @@ func (r replica) Search(ctx context.Context, q app.Query) ([]app.RecordSummary, 
 	rows := make([]app.RecordSummary, len(p.Items))
 	for i, s := range p.Items {
 		rows[i] = app.RecordSummary{ID: s.ID, Template: s.Template, TemplateName: r.templateName(s.Template, s.Version),
-			Title: s.Title, Status: s.Status, Deleted: s.Deleted, Updated: s.Updated.Local()}
+			Title: s.Title, Status: s.Status, Deleted: s.Deleted, Updated: s.Updated.Local(), Pending: s.Pending}
 	}
 	return rows, p.Total, nil
 }

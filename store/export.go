@@ -95,6 +95,34 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 		if n := metas.Stats().KeyN; n != rep.Records {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("%d metadata entries for %d records", n, rep.Records))
 		}
+		// Each record's count of pending changes agrees with the outbox.
+		counts := map[string]uint64{}
+		if err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			var c struct {
+				Record string `json:"record"`
+			}
+			if err := json.Unmarshal(v, &c); err != nil {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("outbox %x: %v", k, err))
+				return nil
+			}
+			counts[c.Record]++
+			return nil
+		}); err != nil {
+			return err
+		}
+		pr := tx.Bucket(bucketPendingRec)
+		if err := pr.ForEach(func(k, v []byte) error {
+			if got := getU64(pr, k); got != counts[string(k)] {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("record %s: %d pending changes counted, %d in the outbox", k, got, counts[string(k)]))
+			}
+			delete(counts, string(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for id, n := range counts {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("record %s: %d changes in the outbox, none counted", id, n))
+		}
 		return nil
 	})
 	return rep, err

@@ -335,7 +335,7 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 			if err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
-			if err := tx.Bucket(bucketOutbox).Put(u64(o.Seq), b); err != nil {
+			if err := outboxPut(tx, o.Seq, o.Change.Record, b); err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
 		}

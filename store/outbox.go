@@ -75,7 +75,7 @@ func (s *Store) Ack(ctx context.Context, seqs ...uint64) error {
 					return fmt.Errorf("ack %d: %w", seq, err)
 				}
 			}
-			if err := b.Delete(u64(seq)); err != nil {
+			if err := outboxDelete(tx, seq); err != nil {
 				return fmt.Errorf("ack %d: %w", seq, err)
 			}
 		}
@@ -102,7 +102,7 @@ func (s *Store) DeadLetter(ctx context.Context, seq uint64, reason string) error
 		if err := tx.Bucket(bucketDead).Put(u64(seq), b); err != nil {
 			return err
 		}
-		return ob.Delete(u64(seq))
+		return outboxDelete(tx, seq)
 	})
 }
 
@@ -138,9 +138,50 @@ func (s *Store) Retry(ctx context.Context, seq uint64) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketOutbox).Put(u64(seq), b); err != nil {
+		if err := outboxPut(tx, seq, d.Change.Record, b); err != nil {
 			return err
 		}
 		return db.Delete(u64(seq))
 	})
+}
+
+// bucketPendingRec counts, per record, its changes in the outbox, so lists can show
+// which records are not yet with the server without reading the outbox.
+var bucketPendingRec = []byte("pendingrec") // record id → u64 count
+
+// outboxPut adds a change to the outbox and counts it for its record.
+func outboxPut(tx *bolt.Tx, seq uint64, record string, encoded []byte) error {
+	if err := tx.Bucket(bucketOutbox).Put(u64(seq), encoded); err != nil {
+		return err
+	}
+	return countPending(tx, record, +1)
+}
+
+// outboxDelete removes a change from the outbox (acknowledged or refused) and
+// uncounts it.
+func outboxDelete(tx *bolt.Tx, seq uint64) error {
+	b := tx.Bucket(bucketOutbox)
+	v := b.Get(u64(seq))
+	if v == nil {
+		return nil
+	}
+	var c struct {
+		Record string `json:"record"`
+	}
+	if err := json.Unmarshal(v, &c); err != nil {
+		return fmt.Errorf("outbox %d: %w", seq, err)
+	}
+	if err := b.Delete(u64(seq)); err != nil {
+		return err
+	}
+	return countPending(tx, c.Record, -1)
+}
+
+func countPending(tx *bolt.Tx, record string, delta int64) error {
+	b := tx.Bucket(bucketPendingRec)
+	n := int64(getU64(b, []byte(record))) + delta
+	if n <= 0 {
+		return b.Delete([]byte(record))
+	}
+	return b.Put([]byte(record), u64(uint64(n)))
 }

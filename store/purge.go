@@ -151,6 +151,9 @@ func (s *Store) removeRecord(tx *bolt.Tx, id string) error {
 // dropPending removes a purged record's changes from the outbox and dead letters:
 // they would only be refused.
 func dropPending(tx *bolt.Tx, id string) error {
+	if err := tx.Bucket(bucketPendingRec).Delete([]byte(id)); err != nil {
+		return err
+	}
 	for _, name := range [][]byte{bucketOutbox, bucketDead} {
 		b := tx.Bucket(name)
 		var keys [][]byte

@@ -27,6 +27,7 @@ type Summary struct {
 	Created  time.Time
 	Updated  time.Time
 	Rev      string
+	Pending  bool // has changes in the outbox, not yet acknowledged by the server
 }
 
 // recMeta is kept beside each record for lists, search and sync.

@@ -114,6 +114,15 @@ func (s *Store) Search(ctx context.Context, q Query) (Page, error) {
 		}
 		return s.walkRecent(tx, hits, onlyLive, q, &page)
 	})
+	if err == nil && len(page.Items) > 0 {
+		err = s.db.View(func(tx *bolt.Tx) error {
+			pr := tx.Bucket(bucketPendingRec)
+			for i := range page.Items {
+				page.Items[i].Pending = pr.Get([]byte(page.Items[i].ID)) != nil
+			}
+			return nil
+		})
+	}
 	return page, err
 }
 
