@@ -153,17 +153,6 @@ func putAuditEncoded(tx *bolt.Tx, e *AuditEntry, b []byte) error {
 	return nil
 }
 
-// newAudit makes the next entry of the chain. The caller holds wmu and journals or
-// writes the entry before anything else takes a sequence number.
-func (s *Store) newAudit(actor, device, action, record, change string, diff []form.Diff, note string) AuditEntry {
-	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: actor, Device: device, Action: action,
-		Record: record, Change: change, Diff: diff, Note: note, Prev: s.lastHash}
-	e.seal()
-	s.nextAudit++
-	s.lastHash = e.Hash
-	return e
-}
-
 // History returns a record's audit entries, oldest first: who, when, which device and
 // which fields changed from what to what, including remote values that lost.
 func (s *Store) History(ctx context.Context, record string) ([]AuditEntry, error) {

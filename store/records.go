@@ -404,7 +404,7 @@ func (s *Store) Get(ctx context.Context, id string) (form.Record, error) {
 	return r, err
 }
 
-// Rev returns a record's rev without decoding it.
+// Summary returns what lists show of a record, without decoding the record.
 func (s *Store) Summary(ctx context.Context, id string) (Summary, error) {
 	var sum Summary
 	err := s.view(ctx, func(tx *bolt.Tx) error {

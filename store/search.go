@@ -109,21 +109,28 @@ func (s *Store) Search(ctx context.Context, q Query) (Page, error) {
 			}
 			hits.and(live)
 			if n := hits.count(); n <= smallResults {
-				return s.sortHits(tx, hits, n, q, &page)
+				if err := s.sortHits(tx, hits, n, q, &page); err != nil {
+					return err
+				}
+				markPending(tx, &page)
+				return nil
 			}
 		}
-		return s.walkRecent(tx, hits, onlyLive, q, &page)
+		if err := s.walkRecent(tx, hits, onlyLive, q, &page); err != nil {
+			return err
+		}
+		markPending(tx, &page)
+		return nil
 	})
-	if err == nil && len(page.Items) > 0 {
-		err = s.db.View(func(tx *bolt.Tx) error {
-			pr := tx.Bucket(bucketPendingRec)
-			for i := range page.Items {
-				page.Items[i].Pending = pr.Get([]byte(page.Items[i].ID)) != nil
-			}
-			return nil
-		})
-	}
 	return page, err
+}
+
+// markPending flags the page's records that have changes not yet acknowledged.
+func markPending(tx *bolt.Tx, page *Page) {
+	pr := tx.Bucket(bucketPendingRec)
+	for i := range page.Items {
+		page.Items[i].Pending = pr.Get([]byte(page.Items[i].ID)) != nil
+	}
 }
 
 // sortHits reads the metadata of a small set of hits and sorts it by last change.

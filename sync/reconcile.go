@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -121,11 +120,8 @@ func (r *Replicator) catchUp(ctx context.Context, c *Client, cursor string, rep 
 		if err := r.fetch(ctx, c, differ, rep); err != nil {
 			return "", err
 		}
-		for _, id := range resp.Purged {
-			if _, err := r.st.Purge(ctx, []string{id}, "server", "server", "permanently deleted on the server"); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return "", err
-			}
-			rep.Purged++
+		if err := r.applyPurged(ctx, resp.Purged, rep); err != nil {
+			return "", err
 		}
 		cursor = resp.Cursor
 		if !resp.More {

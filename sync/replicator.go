@@ -626,11 +626,8 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 				}
 			}
 		}
-		for _, id := range resp.Purged {
-			if _, err := r.st.Purge(ctx, []string{id}, "server", "server", "permanently deleted on the server"); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			rep.Purged++
+		if err := r.applyPurged(ctx, resp.Purged, rep); err != nil {
+			return err
 		}
 		if err := r.st.SetState(ctx, map[string][]byte{keyCursor: []byte(resp.Cursor)}); err != nil {
 			return err
@@ -723,4 +720,15 @@ func (r *Replicator) skipKnown(ctx context.Context, recs []form.Record) ([]form.
 		}
 	}
 	return out, nil
+}
+
+// applyPurged drops the local copies of records permanently deleted on the server.
+func (r *Replicator) applyPurged(ctx context.Context, ids []string, rep *Report) error {
+	for _, id := range ids {
+		if _, err := r.st.Purge(ctx, []string{id}, "server", "server", "permanently deleted on the server"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		rep.Purged++
+	}
+	return nil
 }
