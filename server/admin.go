@@ -385,6 +385,19 @@ func Admin(ctx context.Context, opts Options, op string, args, out any) error {
 	}
 	opts.Create = false
 	s, err := Open(ctx, opts)
+	// A server holds the files but its socket is not there yet (it is starting) or no
+	// longer (it is stopping): ask it again for a moment before giving up.
+	for deadline := time.Now().Add(5 * time.Second); errors.Is(err, ErrInUse) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if err = CallAdmin(ctx, opts.DataDir, op, args, out); !errors.Is(err, ErrNoServer) {
+			return err
+		}
+		s, err = Open(ctx, opts)
+	}
 	if err != nil {
 		return err
 	}
