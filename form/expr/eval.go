@@ -213,6 +213,9 @@ func (c *evalCtx) scalarEqual(a, b Value) bool {
 		return a.Bool() == b.Bool()
 	case isDate(a) || isDate(b):
 		a, b = c.dateSides(a, b)
+		if a.kind == DateTime && b.kind == DateTime {
+			return a.num == b.num // the same instant
+		}
 		return a.Number() == b.Number()
 	case a.kind == Number || b.kind == Number:
 		return a.Number() == b.Number()
@@ -257,6 +260,9 @@ func (c *evalCtx) compare(op opcode, a, b Value) bool {
 func (c *evalCtx) scalarCompare(op opcode, a, b Value) bool {
 	if isDate(a) || isDate(b) {
 		a, b = c.dateSides(a, b)
+		if a.kind == DateTime && b.kind == DateTime {
+			return cmpNum(op, a.num, b.num) // instants
+		}
 	}
 	return cmpNum(op, a.Number(), b.Number())
 }

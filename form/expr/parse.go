@@ -491,7 +491,7 @@ func (p *parser) parsePathExpr() *node {
 		idx := p.sc.ref(t.text)
 		p.sc.nonConst = true
 		if p.tok.kind == tSlash || p.tok.kind == tDSlash {
-			p.failAt(p.tok.pos, "a ${name} reference cannot start a path")
+			p.failAt(p.tok.pos, "unexpected '/' after ${%s} (use div to divide; a ${name} cannot start a path)", t.text)
 		}
 		if p.tok.kind == tLBrack {
 			p.failAt(p.tok.pos, "predicates [...] are supported only after path steps")
