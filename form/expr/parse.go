@@ -669,6 +669,7 @@ func (p *parser) parseCall(name token) *node {
 	if info.reject != "" {
 		p.failAt(name.pos, "%s", info.reject)
 	}
+	p.sc.fn(name.text)
 	p.enter(name.pos)
 	p.advance() // '('
 	var args []*node
@@ -692,7 +693,6 @@ func (p *parser) parseCall(name token) *node {
 	}
 	p.advance()
 	p.leave()
-	p.sc.fn(name.text)
 	if msg := info.checkArity(name.text, len(args)); msg != "" {
 		p.failAt(name.pos, "%s", msg)
 	}

@@ -260,16 +260,24 @@ func parseNum(s string) float64 {
 	if s == "" {
 		return math.NaN()
 	}
-	comma := false
+	// Check the form -?d*([.,]d*)? with a digit, so that ParseFloat does not fail
+	// (and allocate its error) on the strings that are not numbers.
+	comma, digits, point := false, false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c >= '0' && c <= '9', c == '-', c == '.':
-		case c == ',':
-			comma = true
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '-' && i == 0:
+		case (c == '.' || c == ',') && !point:
+			point = true
+			comma = comma || c == ','
 		default:
 			return math.NaN()
 		}
+	}
+	if !digits {
+		return math.NaN()
 	}
 	if comma {
 		s = strings.ReplaceAll(s, ",", ".")
