@@ -72,7 +72,9 @@
 // converted to a Bool. Otherwise, if either side is a Bool both are compared as
 // Bools; else if either is a Date or DateTime, a String on the other side that is a
 // date or date-time is read as one, and both are compared as numbers; else if
-// either is a Number both are compared as numbers; else as strings.
+// either is a Number both are compared as numbers; else as strings. Two
+// DateTimes compare as instants (whatever their offsets); a Date and a DateTime
+// compare on the wall clock.
 //
 // < <= > >= compare numbers (existentially over node-sets), with the same date
 // rule: ${d} > '2020-01-01', ${d} > date('2020-01-01') and ${d} > today() all
@@ -95,6 +97,9 @@
 // with a message saying they are not supported.
 //
 // Notes on some of them:
+//   - jr:choice-name(v, '${q}') asks Env.ChoiceLabel for field "q" (the ${} is
+//     stripped; a path such as '/data/q' is passed as written). An unquoted ${q}
+//     as second argument also names q.
 //   - regex(s, p) matches the whole string (Java's Pattern.matches) with Go's RE2
 //     syntax; a literal pattern is compiled once, at Parse. A bad pattern is an
 //     evaluation error (false).

@@ -344,6 +344,12 @@ func TestValues(t *testing.T) {
 			t.Errorf("Str(%q).Number() = %v, want %v", s, got, want)
 		}
 	}
+	if !expr.Num(nan()).Equal(expr.Num(nan())) || expr.Num(1).Equal(expr.Str("1")) ||
+		!expr.Nodes(expr.Num(1), expr.Str("a")).Equal(expr.Nodes(expr.Num(1), expr.Str("a"))) ||
+		expr.Nodes(expr.Num(1)).Equal(expr.Nodes(expr.Num(2))) || expr.Nodes().Equal(expr.Nodes(expr.Str(""))) ||
+		!expr.DateV(day(2020, 1, 1)).Equal(expr.DateV(day(2020, 1, 1))) || expr.Str("a").Equal(expr.Str("b")) {
+		t.Error("Equal")
+	}
 	if expr.BoolV(true).String() != "true" || expr.BoolV(false).Number() != 0 {
 		t.Error("BoolV")
 	}

@@ -52,7 +52,8 @@ type Predicate struct {
 	// evaluates it once for each candidate node, with an Env whose Current() and
 	// relative paths are that node; [3] is a number (Expr.Constant gives it), any
 	// other value is converted with Value.Bool. current() in it is the Path
-	// {Steps: ["current()"]}.
+	// {Steps: ["current()"]}, and position() is the Env's Position(): the
+	// candidate's position, for an Env that answers for the candidate.
 	Expr *Expr
 }
 
@@ -729,7 +730,11 @@ func (p *parser) parseCall(name token) *node {
 			}
 		}
 	case fnChoiceName:
-		if a := args[1]; a.op == opLit && a.val.kind == String {
+		// The field is named by a string ('${q}', '/data/q'); ${q} itself is taken
+		// to name q too, rather than to hold the name.
+		if a := args[1]; a.op == opRef {
+			n.name = a.name
+		} else if a.op == opLit && a.val.kind == String {
 			n.name = fieldName(a.val.str)
 			if n.name == "" {
 				p.failAt(a.pos, "jr:choice-name() needs a field name as its second argument, e.g. '${q}'")

@@ -373,6 +373,7 @@ var cases = []evalCase{
 	ok("jr:choice-name(${t}, '${q}')", "", S),
 	ok("jr:choice-name('option', concat('${', 'q', '}'))", "Option label", S),
 	ok("jr:choice-name('option', '/data/q')", "Path label", S),
+	ok("jr:choice-name(${q}, ${q})", "Option label", S),
 	ok("checklist(2, 3, true(), false(), 'x', '')", "true", B),
 	ok("checklist(-1, 1, true(), true())", "false", B),
 	ok("checklist(1, -1, ${amount})", "true", B),

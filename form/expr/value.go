@@ -209,6 +209,24 @@ func (v Value) Nodes() []Value {
 	return []Value{v}
 }
 
+// Equal reports whether v and w are the same value: the same kind and the same
+// content (NaN equals NaN; node-sets node by node; a DateTime's instant and
+// offset). It is for telling whether a computed value changed.
+func (v Value) Equal(w Value) bool {
+	if v.kind != w.kind || v.off != w.off || v.str != w.str || len(v.nodes) != len(w.nodes) {
+		return false
+	}
+	if v.num != w.num && !(math.IsNaN(v.num) && math.IsNaN(w.num)) {
+		return false
+	}
+	for i := range v.nodes {
+		if !v.nodes[i].Equal(w.nodes[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // first returns the first node of a node-set (the empty string if it is empty), or v.
 func (v Value) first() Value {
 	if v.kind == NodeSet {
