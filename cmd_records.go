@@ -260,20 +260,32 @@ func getRecord(e *cliEnv, id string) (form.Record, error) {
 
 // checkComplete refuses a record that would be submitted with required fields
 // unanswered.
-func checkComplete(t *form.Template, values form.Values) error {
-	err := t.CheckComplete(values)
+func checkComplete(t *form.Template, fm *form.Form) error {
+	err := fm.Check()
 	var verr *form.ValidationError
 	if !errors.As(err, &verr) {
 		return err
 	}
-	missing := make([]string, len(verr.Fields))
-	for i, fe := range verr.Fields {
-		missing[i] = fmt.Sprintf("%q", fe.Field)
-		if f, ok := t.Field(fe.Field); ok {
-			missing[i] += " (" + f.Label + ")"
+	var missing, broken []string
+	for _, fe := range verr.Fields {
+		s := fmt.Sprintf("%q", fe.Field)
+		if fe.Rule != "required" {
+			broken = append(broken, s+": "+fe.Msg)
+			continue
 		}
+		if f, ok := t.Field(fe.Field); ok && !f.Label.IsZero() {
+			s += " (" + f.Label.String() + ")"
+		}
+		missing = append(missing, s)
 	}
-	return fmt.Errorf("cannot submit: required fields have no answer (rule required): %s", strings.Join(missing, ", "))
+	var parts []string
+	if len(missing) > 0 {
+		parts = append(parts, "required fields have no answer (rule required): "+strings.Join(missing, ", "))
+	}
+	if len(broken) > 0 {
+		parts = append(parts, "answers break their constraint: "+strings.Join(broken, "; "))
+	}
+	return fmt.Errorf("cannot submit: %s", strings.Join(parts, "; "))
 }
 
 func listTemplates(e *cliEnv, asJSON bool) error {
@@ -287,8 +299,8 @@ func listTemplates(e *cliEnv, asJSON bool) error {
 	}
 	for _, t := range ts {
 		n := 0
-		for _, f := range t.Fields {
-			if f.Type != form.TypeNote {
+		for _, f := range t.All() {
+			if f.HoldsValue() {
 				n++
 			}
 		}
@@ -320,13 +332,23 @@ func newRecord(e *cliEnv, ref, valuesArg string, submit bool, authorFlag string)
 	if err != nil {
 		return err
 	}
+	if vals, err = t.Expand(vals, nil); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
 	checked, err := t.Check(vals)
 	if err != nil {
 		return err
 	}
-	edit := store.Edit{Template: t.Key(), Values: vals, Author: author}
+	edit := store.Edit{Template: t.Key(), Values: checked, Author: author}
 	if submit {
-		if err := checkComplete(t, checked); err != nil {
+		// As the replica will: the new record's defaults and calculations, then
+		// the values given.
+		fm := t.NewForm(nil, form.Context{User: author})
+		fm.Start()
+		if err := fm.SetAll(checked); err != nil {
+			return err
+		}
+		if err := checkComplete(t, fm); err != nil {
 			return err
 		}
 		edit.Status = form.StatusSubmitted
@@ -366,18 +388,23 @@ func editRecord(e *cliEnv, id, valuesArg string, submit bool, authorFlag string)
 	if err != nil {
 		return err
 	}
+	if vals, err = t.Expand(vals, nil); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
 	checked, err := t.Check(vals)
 	if err != nil {
 		return err
 	}
-	edit := store.Edit{Record: id, Values: vals, Author: author}
+	edit := store.Edit{Record: id, Values: checked, Author: author}
 	if submit {
 		edit.Status = form.StatusSubmitted
 	}
 	if submit || cur.Status() == form.StatusSubmitted {
-		merged := cur.Values()
-		maps.Copy(merged, checked)
-		if err := checkComplete(t, merged); err != nil {
+		fm := t.NewForm(cur.Values(), form.Context{User: author, Record: id})
+		if err := fm.SetAll(checked); err != nil {
+			return err
+		}
+		if err := checkComplete(t, fm); err != nil {
 			return err
 		}
 	}
@@ -505,18 +532,10 @@ func showRecord(e *cliEnv, id string, asJSON bool) error {
 		}
 	}
 	// Answered fields in the template's order, then any the template lacks.
-	var order []string
+	// Fields in the template's order, repeat instances in theirs.
+	order := slices.SortedFunc(maps.Keys(vals), form.CompareKeys)
 	if t != nil {
-		for _, f := range t.Fields {
-			if _, ok := vals[f.ID]; ok {
-				order = append(order, f.ID)
-			}
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(vals)) {
-		if !slices.Contains(order, id) {
-			order = append(order, id)
-		}
+		slices.SortStableFunc(order, t.CompareKeys)
 	}
 	out := recordJSON{
 		ID: r.ID, Template: r.Template, Version: r.Version, Status: r.Status(), Deleted: r.Deleted(),
@@ -534,7 +553,7 @@ func showRecord(e *cliEnv, id string, asJSON bool) error {
 		v := valueJSON{Value: vals[id], Display: form.DisplayValue(vals[id])}
 		if t != nil {
 			if f, ok := t.Field(id); ok {
-				v.Label, v.Type = f.Label, f.Type
+				v.Label, v.Type = f.Label.String(), f.Type
 			}
 		}
 		out.Values[id] = v

@@ -517,12 +517,16 @@ func (in *fieldDateTimeInput) value() (json.RawMessage, error) {
 // fieldOptionLabels returns the labels a choice shows, made unique, and the value of
 // each label.
 func fieldOptionLabels(f *form.Field) ([]string, map[string]string) {
-	labels := make([]string, len(f.Options))
-	values := make(map[string]string, len(f.Options))
-	for i, o := range f.Options {
-		l := o.Label
+	opts := f.ChoiceOptions()
+	labels := make([]string, len(opts))
+	values := make(map[string]string, len(opts))
+	for i, o := range opts {
+		l := o.Label.String()
+		if l == "" {
+			l = o.Value
+		}
 		if _, dup := values[l]; dup {
-			l = fmt.Sprintf("%s (%s)", o.Label, o.Value)
+			l = fmt.Sprintf("%s (%s)", l, o.Value)
 		}
 		labels[i], values[l] = l, o.Value
 	}

@@ -291,19 +291,19 @@ func (v *formView) build(tpl *form.Template, rec *form.Record) {
 func (v *formView) newRow(f *form.Field, first bool) *formRow {
 	r := &formRow{field: f}
 	if f.Type == form.TypeNote {
-		heading := widget.NewRichText(&widget.TextSegment{Text: f.Label, Style: widget.RichTextStyleSubHeading})
+		heading := widget.NewRichText(&widget.TextSegment{Text: f.Label.String(), Style: widget.RichTextStyleSubHeading})
 		heading.Wrapping = fyne.TextWrapWord
 		r.box = container.NewVBox(heading)
 		if !first {
 			r.box.Objects = []fyne.CanvasObject{widget.NewSeparator(), heading}
 		}
-		if f.Help != "" {
-			r.box.Add(formHelp(f.Help))
+		if !f.Help.IsZero() {
+			r.box.Add(formHelp(f.Help.String()))
 		}
 		return r
 	}
-	label := f.Label
-	if f.Required {
+	label := f.Label.String()
+	if f.Required.Set() {
 		label += " *"
 	}
 	l := widget.NewLabelWithStyle(label, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
@@ -323,8 +323,8 @@ func (v *formView) newRow(f *form.Field, first bool) *formRow {
 		loc:     v.loc,
 	})
 	r.box = container.NewVBox(l)
-	if f.Help != "" {
-		r.box.Add(formHelp(f.Help))
+	if !f.Help.IsZero() {
+		r.box.Add(formHelp(f.Help.String()))
 	}
 	r.box.Add(r.input.object())
 	r.box.Add(r.problem)
@@ -824,7 +824,7 @@ func (v *formView) saveFailed(job *formSaveJob, err error, scroll bool) {
 func rowLabels(rows []*formRow) string {
 	names := make([]string, len(rows))
 	for i, r := range rows {
-		names[i] = r.field.Label
+		names[i] = r.field.Label.String()
 	}
 	return strings.Join(names, ", ")
 }

@@ -179,9 +179,9 @@ func (v *recordView) valueRows() []fyne.CanvasObject {
 		raw := vals[f.ID]
 		if f.Type == form.TypeNote {
 			if v.tpl.Visible(f.ID, vals) {
-				rows = append(rows, heading(f.Label))
-				if f.Help != "" {
-					rows = append(rows, quiet(f.Help))
+				rows = append(rows, heading(f.Label.String()))
+				if !f.Help.IsZero() {
+					rows = append(rows, quiet(f.Help.String()))
 				}
 			}
 			continue
@@ -189,7 +189,7 @@ func (v *recordView) valueRows() []fyne.CanvasObject {
 		if form.IsEmpty(raw) && !v.tpl.Visible(f.ID, vals) {
 			continue
 		}
-		rows = append(rows, labelled(f.Label, v.valueObject(f, raw)))
+		rows = append(rows, labelled(f.Label.String(), v.valueObject(f, raw)))
 	}
 	return rows
 }
@@ -271,10 +271,8 @@ func displayValue(f *form.Field, raw json.RawMessage) string {
 				break
 			}
 			for i, s := range many {
-				for _, o := range f.Options {
-					if o.Value == s {
-						many[i] = o.Label
-					}
+				if o, ok := f.Option(s); ok && !o.Label.IsZero() {
+					many[i] = o.Label.String()
 				}
 			}
 			return strings.Join(many, ", ")
@@ -404,7 +402,7 @@ func (v *recordView) changeText(c FieldChange) string {
 	default:
 		if v.tpl != nil {
 			if tf, ok := v.tpl.Field(c.Field); ok {
-				label, f = tf.Label, tf
+				label, f = tf.Label.String(), tf
 			}
 		}
 	}
@@ -427,10 +425,8 @@ func (v *recordView) changeText(c FieldChange) string {
 		if f.Type == form.TypeChoice || f.Type == form.TypeMultiChoice {
 			parts := strings.Split(s, ", ")
 			for i, p := range parts {
-				for _, o := range f.Options {
-					if o.Value == p {
-						parts[i] = o.Label
-					}
+				if o, ok := f.Option(p); ok && !o.Label.IsZero() {
+					parts[i] = o.Label.String()
 				}
 			}
 			return strings.Join(parts, ", ")

@@ -127,7 +127,7 @@ func (r *Record) Value(id string) json.RawMessage { return r.Fields[id].Value }
 func (r *Record) Values() Values {
 	v := make(Values, len(r.Fields))
 	for id, fv := range r.Fields {
-		if !strings.HasPrefix(id, "_") {
+		if !IsSystemField(id) {
 			v[id] = fv.Value
 		}
 	}
@@ -293,6 +293,10 @@ func DecodeChange(data []byte) (Change, error) {
 	return c, nil
 }
 
+// MaxRecordKeys bounds the values of one record: every field of every repeat
+// instance, and each instance's own marker.
+const MaxRecordKeys = 20000
+
 // ErrShape is matched by errors.Is for a record or change that is malformed.
 var ErrShape = errors.New("malformed record")
 
@@ -324,7 +328,7 @@ func (r *Record) checkShape(values bool) error {
 	if len(r.CreatedBy) > 256 {
 		return bad("record %s: created_by is too long", r.ID)
 	}
-	if len(r.Fields) > MaxFields+2 {
+	if len(r.Fields) > MaxRecordKeys {
 		return bad("record %s: %d fields is over the limit", r.ID, len(r.Fields))
 	}
 	for id, fv := range r.Fields {
@@ -339,8 +343,8 @@ func (r *Record) checkShape(values bool) error {
 			if !bytes.Equal(fv.Value, []byte("true")) && !bytes.Equal(fv.Value, []byte("false")) {
 				return bad("record %s: %s must be true or false, got %s", r.ID, id, fv.Value)
 			}
-		case !validFieldID(id):
-			return bad("record %s: field id %q is malformed", r.ID, id)
+		case !ValidKey(id):
+			return bad("record %s: field key %q is malformed", r.ID, id)
 		case len(fv.Value) == 0 || len(fv.Value) > MaxValueBytes || values && !json.Valid(fv.Value):
 			return bad("record %s: field %q: value is not JSON of at most %d bytes", r.ID, id, MaxValueBytes)
 		}

@@ -135,8 +135,9 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"ErrBigValue", edit(t, goodRecord, setField("notes", value(`"`+strings.Repeat("a", form.MaxValueBytes)+`"`))), true, "value is not JSON of at most"},
 		// Under the limit as sent, over it as Encode writes it.
 		{"ErrBigValueEscaped", strings.Replace(goodRecord, `"a \u003cb\u003e"`, `"`+strings.Repeat("<", form.MaxValueBytes/6+1)+`"`, 1), true, "value is not JSON of at most"},
-		{"ErrFieldID", edit(t, goodRecord, setField("Notes", value(`1`))), true, `field id "Notes" is malformed`},
-		{"ErrSystemFieldUnknown", edit(t, goodRecord, setField("_owner", value(`"x"`))), true, `field id "_owner"`},
+		{"ErrFieldID", edit(t, goodRecord, setField("my notes", value(`1`))), true, `field key "my notes" is malformed`},
+		{"ErrFieldKeyInstance", edit(t, goodRecord, setField("notes[x]/a", value(`1`))), true, `field key "notes[x]/a" is malformed`},
+		{"ErrFieldKeyEmptyStep", edit(t, goodRecord, setField("a//b", value(`1`))), true, `field key "a//b" is malformed`},
 		{"ErrStatus", edit(t, goodRecord, setField(form.FieldStatus, value(`"done"`))), true, `_status must be "draft" or "submitted", got "done"`},
 		{"ErrStatusNull", edit(t, goodRecord, setField(form.FieldStatus, value(`null`))), true, "_status must be"},
 		{"ErrStatusNumber", edit(t, goodRecord, setField(form.FieldStatus, value(`1`))), true, "_status must be"},
@@ -144,7 +145,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"ErrDeletedNull", edit(t, goodRecord, setField(form.FieldDeleted, value(`null`))), true, "_deleted must be true or false"},
 		{"ErrDeletedNumber", edit(t, goodRecord, setField(form.FieldDeleted, value(`1`))), true, "_deleted must be true or false"},
 		{"ErrTooManyFields", edit(t, goodRecord, func(m map[string]any) {
-			for i := range form.MaxFields + 3 {
+			for i := range form.MaxRecordKeys + 1 {
 				fieldsOf(m)["f"+itoa(i)] = value(`1`)
 			}
 		}), true, "over the limit"},

@@ -41,7 +41,8 @@ func loadSamples(t *testing.T) map[string]*form.Template {
 // server has a working example of each.
 func TestSamplesCoverEverything(t *testing.T) {
 	samples := loadSamples(t)
-	for _, id := range []string{"site-inspection", "incident-report", "equipment-maintenance", "delivery-receipt"} {
+	for _, id := range []string{"site-inspection", "incident-report", "equipment-maintenance", "delivery-receipt",
+		"household-survey", "water-point-inspection"} {
 		if samples[id] == nil {
 			t.Errorf("sample %s is missing", id)
 		}
@@ -52,15 +53,24 @@ func TestSamplesCoverEverything(t *testing.T) {
 		if len(tpl.Title) > 0 {
 			rules["title"] = true
 		}
-		for _, f := range tpl.Fields {
+		if tpl.InstanceName != "" {
+			rules["instance_name"] = true
+		}
+		for _, f := range tpl.All() {
 			types[f.Type] = true
 			for rule, used := range map[string]bool{
-				"required": f.Required, "min": f.Min != nil, "max": f.Max != nil,
+				"required": f.Required.Set(), "min": f.Min != nil, "max": f.Max != nil,
 				"min_length": f.MinLength != nil, "max_length": f.MaxLength != nil, "pattern": f.Pattern != "",
 				"options": f.Options != nil, "max_files": f.MaxFiles != 0,
 				"show_if equals":    f.ShowIf != nil && f.ShowIf.Equals != nil,
 				"show_if in":        f.ShowIf != nil && f.ShowIf.In != nil,
 				"show_if not_empty": f.ShowIf != nil && f.ShowIf.NotEmpty,
+				"relevant": f.Relevant != "", "constraint": f.Constraint != "", "constraint_message": !f.ConstraintMessage.IsZero(),
+				"required expression": f.Required.Expr != "", "required_message": !f.RequiredMessage.IsZero(),
+				"calculation": f.Calculation != "", "default": f.Default != nil, "default_expr": f.DefaultExpr != "",
+				"choice_filter": f.ChoiceFilter != "", "trigger": f.Trigger != nil, "readonly": f.ReadOnly.Set(),
+				"list": f.List != "", "repeat_count": f.RepeatCount != "", "meta": f.Meta != "", "appearance": f.Appearance != "",
+				"translations": len(f.Label.Languages()) > 1, "step": f.Step != nil,
 			} {
 				rules[rule] = rules[rule] || used
 			}
@@ -80,7 +90,10 @@ func TestSamplesCoverEverything(t *testing.T) {
 		}
 	}
 	want := []string{"required", "min", "max", "min_length", "max_length", "pattern", "options", "max_files",
-		"show_if equals", "show_if in", "show_if not_empty", "title"}
+		"show_if equals", "show_if in", "show_if not_empty", "title",
+		"relevant", "constraint", "constraint_message", "required expression", "required_message", "calculation",
+		"default", "default_expr", "choice_filter", "trigger", "readonly", "list", "repeat_count", "meta", "appearance",
+		"translations", "step", "instance_name"}
 	for _, ty := range []form.FieldType{form.TypeInteger, form.TypeDecimal, form.TypeDate, form.TypeTime, form.TypeDateTime, form.TypeMultiChoice} {
 		want = append(want, "min/max "+string(ty))
 	}
@@ -113,6 +126,16 @@ func TestSamplesFilledIn(t *testing.T) {
 		"delivery-receipt": `{"delivery_number":"DN20260304","delivered_at":"2026-03-04T09:15:00Z","supplier":"coldline","recipient_name":"Dee Patel",
 			"items_expected":40,"items_received":38,"temperature_c":3.5,"condition":"partial","damage_details":"Two boxes short, driver confirmed.",
 			"delivery_location":{"lat":51.5072,"lon":-0.1276,"accuracy":12.5},"accepted":true,"recipient_signature":` + png + `}`,
+		"household-survey": `{"consent":"OK","location":{"region":"north","district":"hill","village":"hill_2","gps":{"lat":5.6,"lon":-0.2,"alt":61,"accuracy":4}},
+			"household":{"head_name":"Ama Mensah","size":2},
+			"members":[{"name":"Ama Mensah","relation":"head","sex":"female","age":41},{"name":"Kofi","relation":"child","sex":"male","age":9,"school":"yes"}],
+			"summary":{"water":"well","water_minutes":35,"needs":["water","school","health","income"],
+			"dwelling":[{"lat":5.6,"lon":-0.2},{"lat":5.6001,"lon":-0.2},{"lat":5.6001,"lon":-0.2001},{"lat":5.6,"lon":-0.2}]}}`,
+		"water-point-inspection": `{"point":{"asset_tag":"WP-00412","point_type":"borehole","inspected_on":"2026-03-04","position":{"lat":-1.29,"lon":36.82}},
+			"state":{"functional":"partly","flow":12.5,"users":80,"water_test":["cloudy"]},
+			"defects":[{"component":"pump","severity":"3","description":"Handle bearing worn through.","photo":[` + jpg + `],"sound":[` + att("audio/mp4") + `]},
+			           {"component":"apron","severity":"1","description":"Crack in the apron."}],
+			"result":{"caretaker_ack":"OK","signature":` + png + `}}`,
 	}
 	for id, tpl := range samples {
 		t.Run(id, func(t *testing.T) {
@@ -120,14 +143,27 @@ func TestSamplesFilledIn(t *testing.T) {
 			if !ok {
 				t.Fatalf("no filled-in example for %s", id)
 			}
-			var values form.Values
-			if err := json.Unmarshal([]byte(raw), &values); err != nil {
+			var nested form.Values
+			if err := json.Unmarshal([]byte(raw), &nested); err != nil {
+				t.Fatal(err)
+			}
+			values, err := tpl.Expand(nested, nil)
+			if err != nil {
 				t.Fatal(err)
 			}
 			canon, err := tpl.Check(values)
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
+			fm := tpl.NewForm(nil, form.Context{User: "ann", Device: "dev-1"})
+			fm.Start()
+			if err := fm.SetAll(canon); err != nil {
+				t.Fatal(err)
+			}
+			if err := fm.Check(); err != nil {
+				t.Errorf("Check of the filled form: %v", err)
+			}
+			canon = fm.Values()
 			if err := tpl.CheckComplete(canon); err != nil {
 				t.Errorf("CheckComplete: %v", err)
 			}
@@ -145,7 +181,7 @@ func TestSamplesFilledIn(t *testing.T) {
 					t.Errorf("%s is hidden in an empty form but reported missing", f.Field)
 				}
 			}
-			if !slices.Contains(missing, tpl.Title[0]) {
+			if len(tpl.Title) > 0 && !slices.Contains(missing, tpl.Title[0]) {
 				t.Errorf("missing %v does not include the title field %s", missing, tpl.Title[0])
 			}
 		})

@@ -46,8 +46,10 @@ func TestParseTemplateErrors(t *testing.T) {
 		{"ErrProcedure", `{"id":"t","version":1,"name":"T","fields":[` + text + `],"procedures":[{"name":"Manual","sha256":"ABC","size":1}]}`, "", "procedures", "procedure 1 needs"},
 
 		{"ErrFieldIDMissing", string(tmpl(`{"type":"text","label":"A"}`)), "", "id", "field 1 has no id"},
-		{"ErrFieldID", string(tmpl(`{"id":"Site","type":"text","label":"A"}`)), "Site", "id", "id must be"},
-		{"ErrFieldIDSystem", string(tmpl(`{"id":"_status","type":"text","label":"A"}`)), "_status", "id", "id must be"},
+		{"ErrFieldID", string(tmpl(`{"id":"Site code","type":"text","label":"A"}`)), "Site code", "id", "id must be"},
+		{"ErrFieldIDDigit", string(tmpl(`{"id":"1st","type":"text","label":"A"}`)), "1st", "id", "id must be"},
+		{"ErrFieldIDSlash", string(tmpl(`{"id":"a/b","type":"text","label":"A"}`)), "a/b", "id", "id must be"},
+		{"ErrFieldIDSystem", string(tmpl(`{"id":"_status","type":"text","label":"A"}`)), "_status", "id", "kept for the record's own fields"},
 		{"ErrDuplicateField", string(tmpl(text + `,{"id":"b","type":"text","label":"B"},` + text)), "a", "duplicate", "duplicate field id"},
 		{"ErrUnknownType", string(tmpl(`{"id":"a","type":"textt","label":"A"}`)), "a", "type", `unknown type "textt" (known: text, multiline,`},
 		{"ErrTypeMissing", string(tmpl(`{"id":"a","label":"A"}`)), "a", "type", `unknown type ""`},

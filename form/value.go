@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Values maps field IDs to JSON values. JSON null clears a field.
+// Values maps record keys (field paths, see ParseKey) to JSON values. JSON null
+// clears a field.
 type Values map[string]json.RawMessage
 
 // FieldError says which field breaks which rule.
@@ -64,10 +66,12 @@ type Attachment struct {
 	Name   string `json:"name,omitempty"`
 }
 
-// Geo is the value of a geolocation field. Accuracy is in metres; zero means unknown.
+// Geo is the value of a geolocation field, and each point of a geotrace or
+// geoshape. Altitude and accuracy are in metres; zero accuracy means unknown.
 type Geo struct {
 	Lat      float64 `json:"lat"`
 	Lon      float64 `json:"lon"`
+	Altitude float64 `json:"alt,omitempty"`
 	Accuracy float64 `json:"accuracy,omitempty"`
 }
 
@@ -98,7 +102,7 @@ func (f *Field) ordinal(raw json.RawMessage) (float64, error) {
 	case TypeInteger:
 		n, err := parseInteger(raw)
 		return float64(n), err
-	case TypeDecimal:
+	case TypeDecimal, TypeRange:
 		return parseDecimal(raw)
 	case TypeDate:
 		t, err := parseDate(raw)
@@ -109,7 +113,7 @@ func (f *Field) ordinal(raw json.RawMessage) (float64, error) {
 	case TypeDateTime:
 		t, err := parseDateTime(raw)
 		return dateTimeOrdinal(t), err
-	case TypeMultiChoice:
+	case TypeMultiChoice, TypeRepeat:
 		n, err := parseInteger(raw)
 		if err == nil && n < 0 {
 			err = errors.New("must not be negative")
@@ -266,14 +270,14 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 	}
 	wrap := func(err error) error { return fieldErr(f, "type", "%s: %v", f.Type, err) }
 	switch f.Type {
-	case TypeNote:
-		return nil, fieldErr(f, "type", "a note holds no value")
-	case TypeText, TypeMultiline:
+	case TypeNote, TypeGroup, TypeRepeat:
+		return nil, fieldErr(f, "type", "a %s holds no value", f.Type)
+	case TypeText, TypeMultiline, TypeBarcode, TypeHidden, TypeCalculate:
 		s, err := parseString(raw)
 		if err != nil {
 			return nil, wrap(err)
 		}
-		if f.Type == TypeText && strings.ContainsAny(s, "\r\n") {
+		if (f.Type == TypeText || f.Type == TypeBarcode) && strings.ContainsAny(s, "\r\n") {
 			return nil, fieldErr(f, "type", "text: line breaks belong in a multiline field")
 		}
 		n := runeLen(s)
@@ -342,15 +346,56 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 			return nil, err
 		}
 		return marshal(t.Format(time.RFC3339Nano)), nil
+	case TypeRange:
+		n, err := parseDecimal(raw)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		lo, hi := min(f.min.n, f.max.n), max(f.min.n, f.max.n)
+		if n < lo || n > hi {
+			return nil, fieldErr(f, "range", "%s is outside the range from %s to %s", raw, f.Min, f.Max)
+		}
+		if k := (n - f.min.n) / f.step; math.Abs(k-math.Round(k)) > 1e-9*max(1, math.Abs(k)) {
+			return nil, fieldErr(f, "step", "%s is not a step of %g from %s", raw, f.step, f.Min)
+		}
+		if n == 0 {
+			n = 0
+		}
+		return marshal(n), nil
+	case TypeAcknowledge:
+		s, err := parseString(raw)
+		if err != nil || s != "OK" {
+			return nil, fieldErr(f, "type", "acknowledge: expected \"OK\"")
+		}
+		return canonicalString(raw, s), nil
 	case TypeChoice:
 		s, err := parseString(raw)
 		if err != nil {
 			return nil, wrap(err)
 		}
-		if _, ok := f.options[s]; !ok {
+		if _, ok := f.optionIndex(s); !ok {
 			return nil, fieldErr(f, "options", "%q is not one of the options", s)
 		}
 		return canonicalString(raw, s), nil
+	case TypeRank:
+		var list []string
+		if raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
+			return nil, fieldErr(f, "type", "rank: expected a list of option values, the first ranked first")
+		}
+		seen := map[string]bool{}
+		for _, s := range list {
+			if _, ok := f.optionIndex(s); !ok {
+				return nil, fieldErr(f, "options", "%q is not one of the options", s)
+			}
+			if seen[s] {
+				return nil, fieldErr(f, "options", "%q is ranked twice", s)
+			}
+			seen[s] = true
+		}
+		if list == nil {
+			list = []string{}
+		}
+		return marshal(list), nil
 	case TypeMultiChoice:
 		var list []string
 		if raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
@@ -358,7 +403,7 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 		}
 		seen := map[string]bool{}
 		for _, s := range list {
-			if _, ok := f.options[s]; !ok {
+			if _, ok := f.optionIndex(s); !ok {
 				return nil, fieldErr(f, "options", "%q is not one of the options", s)
 			}
 			if seen[s] {
@@ -374,7 +419,11 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 				return nil, fieldErr(f, "max", "%d chosen, at most %s allowed", len(list), f.Max)
 			}
 		}
-		sort.Slice(list, func(i, j int) bool { return f.options[list[i]] < f.options[list[j]] })
+		sort.Slice(list, func(i, j int) bool {
+			a, _ := f.optionIndex(list[i])
+			b, _ := f.optionIndex(list[j])
+			return a < b
+		})
 		if list == nil {
 			list = []string{}
 		}
@@ -397,7 +446,7 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 			return nil, fieldErr(f, "type", "signature: type %q, want image/png", a.Type)
 		}
 		return marshal(a), nil
-	case TypePhoto, TypeFile:
+	case TypePhoto, TypeFile, TypeAudio, TypeVideo:
 		var list []Attachment
 		if raw[0] != '[' {
 			return nil, fieldErr(f, "type", "%s: expected a list of attachments", f.Type)
@@ -416,8 +465,8 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 			if err := checkAttachment(a); err != nil {
 				return nil, fieldErr(f, "type", "%s %d: %v", f.Type, i+1, err)
 			}
-			if f.Type == TypePhoto && !strings.HasPrefix(a.Type, "image/") {
-				return nil, fieldErr(f, "type", "photo %d: type %q is not an image", i+1, a.Type)
+			if prefix := mediaPrefix[f.Type]; prefix != "" && !strings.HasPrefix(a.Type, prefix) {
+				return nil, fieldErr(f, "type", "%s %d: type %q is not %s", f.Type, i+1, a.Type, mediaKind[f.Type])
 			}
 		}
 		if list == nil {
@@ -427,19 +476,55 @@ func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
 	case TypeGeo:
 		var g Geo
 		if raw[0] != '{' || strictDecode(raw, &g) != nil {
-			return nil, fieldErr(f, "type", "geolocation: expected {\"lat\": …, \"lon\": …, \"accuracy\": …}")
+			return nil, fieldErr(f, "type", "geolocation: expected {\"lat\": …, \"lon\": …, \"alt\": …, \"accuracy\": …}")
 		}
-		if !(g.Lat >= -90 && g.Lat <= 90) || !(g.Lon >= -180 && g.Lon <= 180) || !(g.Accuracy >= 0) {
-			return nil, fieldErr(f, "range", "geolocation: lat must be within ±90, lon within ±180, accuracy 0 or more")
-		}
-		for _, p := range []*float64{&g.Lat, &g.Lon, &g.Accuracy} {
-			if *p == 0 {
-				*p = 0 // -0 is 0
-			}
+		if err := g.check(); err != nil {
+			return nil, fieldErr(f, "range", "geolocation: %v", err)
 		}
 		return marshal(g), nil
+	case TypeGeoTrace, TypeGeoShape:
+		var pts []Geo
+		if raw[0] != '[' || strictDecode(raw, &pts) != nil {
+			return nil, fieldErr(f, "type", "%s: expected a list of points {\"lat\": …, \"lon\": …}", f.Type)
+		}
+		least := 2
+		if f.Type == TypeGeoShape {
+			least = 3
+		}
+		if len(pts) > 0 && len(pts) < least {
+			return nil, fieldErr(f, "points", "%s: %d points, at least %d needed", f.Type, len(pts), least)
+		}
+		for i := range pts {
+			if err := pts[i].check(); err != nil {
+				return nil, fieldErr(f, "range", "%s point %d: %v", f.Type, i+1, err)
+			}
+		}
+		if pts == nil {
+			pts = []Geo{}
+		}
+		return marshal(pts), nil
 	}
 	return nil, fieldErr(f, "type", "unknown type %q", f.Type)
+}
+
+// mediaPrefix is the media type an attachment list field takes, and mediaKind says it.
+var (
+	mediaPrefix = map[FieldType]string{TypePhoto: "image/", TypeAudio: "audio/", TypeVideo: "video/"}
+	mediaKind   = map[FieldType]string{TypePhoto: "an image", TypeAudio: "a recording", TypeVideo: "a video"}
+)
+
+// check checks a point's ranges and turns -0 into 0.
+func (g *Geo) check() error {
+	if !(g.Lat >= -90 && g.Lat <= 90) || !(g.Lon >= -180 && g.Lon <= 180) || !(g.Accuracy >= 0) ||
+		math.IsNaN(g.Altitude) || math.IsInf(g.Altitude, 0) {
+		return errors.New("lat must be within ±90, lon within ±180, accuracy 0 or more")
+	}
+	for _, p := range []*float64{&g.Lat, &g.Lon, &g.Altitude, &g.Accuracy} {
+		if *p == 0 {
+			*p = 0 // -0 is 0
+		}
+	}
+	return nil
 }
 
 func (f *Field) checkRange(n float64, raw json.RawMessage) error {
@@ -486,35 +571,30 @@ func atEOF(dec *json.Decoder) bool {
 }
 
 func fieldErr(f *Field, rule, format string, args ...any) FieldError {
-	return FieldError{Field: f.ID, Rule: rule, Msg: fmt.Sprintf(format, args...)}
+	return FieldError{Field: f.key, Rule: rule, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Check validates values against the template and returns them in canonical form.
-// Unknown fields, notes and system fields (which start with '_') are errors. Required
-// fields are not checked here: a draft may be incomplete; see CheckComplete.
+// values are keyed by record key (see ParseKey): a field's path, with the instance of
+// each repeat it is in; a repeat instance's own key takes true (it exists) or false
+// (it was removed). Unknown keys, groups, notes and system fields are errors.
+// Required fields and constraints are not checked here: a draft may be incomplete;
+// see CheckComplete.
 func (t *Template) Check(values Values) (Values, error) {
 	out := make(Values, len(values))
 	verr := &ValidationError{Template: t.Key()}
-	for id, raw := range values {
-		f, ok := t.byID[id]
-		if !ok {
-			verr.Fields = append(verr.Fields, FieldError{Field: id, Rule: "unknown", Msg: fmt.Sprintf("no such field in template %s", t.Key())})
-			continue
-		}
-		v, err := f.canonical(raw)
-		if err == nil && len(v) > MaxValueBytes {
-			// Escaping can make the canonical form longer than the input.
-			err = fieldErr(f, "size", "value of %d bytes (canonical) is over the limit of %d", len(v), MaxValueBytes)
-		}
+	for key, raw := range values {
+		v, err := t.checkValue(key, raw)
 		if err != nil {
 			var fe FieldError
 			if !errors.As(err, &fe) {
-				fe = FieldError{Field: id, Rule: "type", Msg: err.Error()}
+				fe = FieldError{Rule: "type", Msg: err.Error()}
 			}
+			fe.Field = key
 			verr.Fields = append(verr.Fields, fe)
 			continue
 		}
-		out[id] = v
+		out[key] = v
 	}
 	if len(verr.Fields) > 0 {
 		t.sortErrors(verr.Fields)
@@ -523,27 +603,97 @@ func (t *Template) Check(values Values) (Values, error) {
 	return out, nil
 }
 
-// CheckComplete reports required fields that are visible but have no answer, as a
-// submitted form must have them. values are the record's full current values.
-func (t *Template) CheckComplete(values Values) error {
-	verr := &ValidationError{Template: t.Key()}
-	for i := range t.Fields {
-		f := &t.Fields[i]
-		if f.Required && t.Visible(f.ID, values) && IsEmpty(values[f.ID]) {
-			verr.Fields = append(verr.Fields, FieldError{Field: f.ID, Rule: "required", Msg: fmt.Sprintf("%s is required", f.Label)})
+func (t *Template) checkValue(key string, raw json.RawMessage) (json.RawMessage, error) {
+	f, marker, err := t.resolveKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if marker {
+		switch string(bytes.TrimSpace(raw)) {
+		case "true", "false":
+			return json.RawMessage(bytes.TrimSpace(raw)), nil
 		}
+		return nil, FieldError{Rule: "type", Msg: "a repeat instance takes true (it exists) or false (it was removed)"}
 	}
-	if len(verr.Fields) > 0 {
-		return verr
+	v, err := f.canonical(raw)
+	if err == nil && len(v) > MaxValueBytes {
+		// Escaping can make the canonical form longer than the input.
+		err = fieldErr(f, "size", "value of %d bytes (canonical) is over the limit of %d", len(v), MaxValueBytes)
 	}
-	return nil
+	return v, err
 }
 
-// Visible reports whether a field is shown given the current values: its show-if
-// holds and the field it depends on is itself visible.
+// resolveKey finds the field a record key names, checking that each repeat on the
+// way has an instance and nothing else does. marker is set for a repeat instance's
+// own key.
+func (t *Template) resolveKey(key string) (f *Field, marker bool, err error) {
+	unknown := FieldError{Rule: "unknown", Msg: fmt.Sprintf("no such field in template %s", t.Key())}
+	if IsSystemField(key) {
+		return nil, false, unknown
+	}
+	if f, ok := t.byKey[key]; ok && f.repeat == nil && f.Type != TypeRepeat {
+		if !f.HoldsValue() {
+			return nil, false, FieldError{Rule: "type", Msg: fmt.Sprintf("a %s holds no value", f.Type)}
+		}
+		return f, false, nil
+	}
+	steps, ok := ParseKey(key)
+	if !ok {
+		return nil, false, unknown
+	}
+	fields := t.Fields
+	for i, st := range steps {
+		var next *Field
+		for j := range fields {
+			if fields[j].ID == st.Name {
+				next = &fields[j]
+				break
+			}
+		}
+		if next == nil {
+			return nil, false, unknown
+		}
+		last := i == len(steps)-1
+		switch {
+		case next.Type == TypeRepeat && st.Instance == "":
+			return nil, false, FieldError{Rule: "instance", Msg: fmt.Sprintf("%s is a repeat: name the instance, as %s[ID]", next.key, st.Name)}
+		case next.Type == TypeRepeat && next.RepeatCount != "" && len(st.Instance) > 4:
+			return nil, false, FieldError{Rule: "instance", Msg: fmt.Sprintf("the instances of %s are numbered, as its repeat_count fixes them", next.key)}
+		case next.Type == TypeRepeat && next.RepeatCount == "" && len(st.Instance) <= 4:
+			return nil, false, FieldError{Rule: "instance", Msg: fmt.Sprintf("an instance of %s is named by a UUID", next.key)}
+		case next.Type != TypeRepeat && st.Instance != "":
+			return nil, false, FieldError{Rule: "instance", Msg: fmt.Sprintf("%s is not a repeat and has no instances", next.key)}
+		}
+		if last {
+			if next.Type == TypeRepeat {
+				return next, true, nil
+			}
+			if !next.HoldsValue() {
+				return nil, false, FieldError{Rule: "type", Msg: fmt.Sprintf("a %s holds no value", next.Type)}
+			}
+			return next, false, nil
+		}
+		if !next.IsContainer() {
+			return nil, false, unknown
+		}
+		fields = next.Fields
+	}
+	return nil, false, unknown
+}
+
+// CheckComplete reports what a submitted form must not have: required fields that
+// are relevant but have no answer, and answers that break their constraint. values
+// are the record's full current values; expressions that read the clock read now.
+func (t *Template) CheckComplete(values Values) error {
+	return t.NewForm(values, Context{}).Check()
+}
+
+// Visible reports whether a top-level field's show-if rule holds given the current
+// values, and the field it depends on is itself visible. (Relevance of the newer
+// expression rules, groups and repeats: Form.Relevant.)
 func (t *Template) Visible(id string, values Values) bool {
 	for depth := 0; depth <= len(t.Fields); depth++ {
-		f, ok := t.byID[id]
+		f, ok := t.byKey[id]
 		if !ok {
 			return false
 		}
@@ -551,7 +701,7 @@ func (t *Template) Visible(id string, values Values) bool {
 		if c == nil {
 			return true
 		}
-		src := t.byID[c.Field]
+		src := t.byKey[c.Field]
 		if !c.holds(src, values[c.Field]) {
 			return false
 		}
@@ -602,13 +752,12 @@ func (c *Condition) holds(src *Field, raw json.RawMessage) bool {
 }
 
 func (t *Template) sortErrors(errs []FieldError) {
-	pos := func(id string) int {
-		for i := range t.Fields {
-			if t.Fields[i].ID == id {
-				return i
-			}
+	pos := func(key string) int {
+		f, ok := t.Field(key)
+		if !ok {
+			return len(t.all)
 		}
-		return len(t.Fields)
+		return slices.Index(t.all, f)
 	}
 	sort.SliceStable(errs, func(i, j int) bool {
 		pi, pj := pos(errs[i].Field), pos(errs[j].Field)
@@ -622,11 +771,14 @@ func (t *Template) sortErrors(errs []FieldError) {
 // RecordTitle renders a short title for a record from the template's title fields, or from
 // its first text fields when the template names none.
 func (t *Template) RecordTitle(values Values) string {
+	if t.instName != nil {
+		return t.NewForm(values, Context{}).Title()
+	}
 	ids := t.Title
 	if len(ids) == 0 {
-		for _, f := range t.Fields {
-			if f.Type == TypeText || f.Type == TypeChoice {
-				ids = append(ids, f.ID)
+		for _, f := range t.all {
+			if (f.Type == TypeText || f.Type == TypeChoice) && f.repeat == nil && f.Meta == "" {
+				ids = append(ids, f.key)
 				if len(ids) == 2 {
 					break
 				}
@@ -645,8 +797,8 @@ func (t *Template) RecordTitle(values Values) string {
 // FieldDisplay renders a field's value as a person reads it: choices by their labels,
 // everything else as DisplayValue does.
 func (t *Template) FieldDisplay(id string, raw json.RawMessage) string {
-	f, ok := t.byID[id]
-	if !ok || (f.Type != TypeChoice && f.Type != TypeMultiChoice) || IsEmpty(raw) {
+	f, ok := t.Field(id)
+	if !ok || (f.Type != TypeChoice && f.Type != TypeMultiChoice && f.Type != TypeRank) || IsEmpty(raw) {
 		return DisplayValue(raw)
 	}
 	var chosen []string
@@ -662,8 +814,8 @@ func (t *Template) FieldDisplay(id string, raw json.RawMessage) string {
 	labels := make([]string, len(chosen))
 	for i, v := range chosen {
 		labels[i] = v
-		if n, ok := f.options[v]; ok {
-			labels[i] = f.Options[n].Label
+		if o, ok := f.Option(v); ok && !o.Label.IsZero() {
+			labels[i] = o.Label.In(t.DefaultLanguage)
 		}
 	}
 	return strings.Join(labels, ", ")

@@ -175,7 +175,7 @@ func TestCheckInvalid(t *testing.T) {
 		{"ErrGeoAccuracy", "geo", `{"lat":0,"lon":0,"accuracy":-1}`, "range"},
 		{"ErrGeoString", "geo", `"52.5,13.4"`, "type"},
 		{"ErrGeoList", "geo", `[52.5,13.4]`, "type"},
-		{"ErrGeoUnknownKey", "geo", `{"lat":1,"lon":2,"alt":3}`, "type"},
+		{"ErrGeoUnknownKey", "geo", `{"lat":1,"lon":2,"altitude":3}`, "type"},
 		{"ErrGeoStringLat", "geo", `{"lat":"1","lon":2}`, "type"},
 		{"ErrNoteValue", "note", `"hello"`, "type"},
 		{"ErrUnknownField", "nope", `"x"`, "unknown"},

@@ -226,7 +226,7 @@ func attachmentsOf(tpl *form.Template, field string, v json.RawMessage) []form.A
 		if json.Unmarshal(v, &a) == nil {
 			return []form.Attachment{a}
 		}
-	case form.TypePhoto, form.TypeFile:
+	case form.TypePhoto, form.TypeFile, form.TypeAudio, form.TypeVideo:
 		var list []form.Attachment
 		if json.Unmarshal(v, &list) == nil {
 			return list

@@ -97,7 +97,7 @@ func TestBadTemplate(t *testing.T) {
 		dir := t.TempDir()
 		s2 := openReplica(t, dir, "dev-put", nil)
 		bad := &form.Template{ID: "handmade", Version: 1, Name: "Handmade", Fields: []form.Field{
-			{ID: "a", Type: form.TypeText, Label: "A"}, {ID: "a", Type: form.TypeText, Label: "A"}}}
+			{ID: "a", Type: form.TypeText, Label: form.Plain("A")}, {ID: "a", Type: form.TypeText, Label: form.Plain("A")}}}
 		err := s2.PutTemplate(ctx, bad)
 		if !errors.Is(err, form.ErrInvalidTemplate) || !strings.Contains(err.Error(), `"a"`) {
 			t.Fatalf("got %v, want ErrInvalidTemplate naming field \"a\"", err)
@@ -114,7 +114,7 @@ func TestBadTemplate(t *testing.T) {
 	t.Run("OK_PutUncheckedValid", func(t *testing.T) {
 		s2 := openReplica(t, t.TempDir(), "dev-put", nil)
 		good := &form.Template{ID: "handmade", Version: 1, Name: "Handmade", Fields: []form.Field{
-			{ID: "a", Type: form.TypeText, Label: "A"}}}
+			{ID: "a", Type: form.TypeText, Label: form.Plain("A")}}}
 		if err := s2.PutTemplate(ctx, good); err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,10 +140,23 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 		create := func(name string) (io.Writer, error) {
 			return zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: when})
 		}
-		// Templates, and the column order of each template's CSV: the fields of every
-		// version, in order of first appearance.
-		columns := map[string][]string{}
-		seen := map[string]map[string]bool{}
+		// Templates, and the tables of the CSV export: one a template, with a column
+		// for each field outside repeats, and one a repeat, with a row an instance
+		// linked to its record or enclosing instance (KEY, PARENT_KEY), as ODK
+		// Central exports them. Columns are the fields of every version, in order
+		// of first appearance.
+		tables := map[string]*csvTable{}
+		var order []string
+		table := func(name string) *csvTable {
+			tb, ok := tables[name]
+			if !ok {
+				tb = &csvTable{seen: map[string]bool{}}
+				tables[name] = tb
+				order = append(order, name)
+			}
+			return tb
+		}
+		repeats := map[string]map[string]string{} // template → repeat path → table
 		for _, t := range s.Templates() {
 			tw, err := create(fmt.Sprintf("templates/%s@%d.json", t.ID, t.Version))
 			if err != nil {
@@ -150,13 +165,21 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 			if _, err := tw.Write(t.Encode()); err != nil {
 				return err
 			}
-			if seen[t.ID] == nil {
-				seen[t.ID] = map[string]bool{}
+			main := table(t.ID)
+			if repeats[t.ID] == nil {
+				repeats[t.ID] = map[string]string{}
 			}
-			for _, f := range t.Fields {
-				if f.Type != form.TypeNote && !seen[t.ID][f.ID] {
-					seen[t.ID][f.ID] = true
-					columns[t.ID] = append(columns[t.ID], f.ID)
+			for _, f := range t.All() {
+				switch {
+				case f.Type == form.TypeRepeat:
+					name := t.ID + "-" + strings.ReplaceAll(f.Key(), "/", "-")
+					repeats[t.ID][f.Key()] = name
+					table(name)
+				case !f.HoldsValue():
+				case f.Repeat() == nil:
+					main.column(f.Key())
+				default:
+					table(repeats[t.ID][f.Repeat().Key()]).column(strings.TrimPrefix(f.Key(), f.Repeat().Key()+"/"))
 				}
 			}
 		}
@@ -167,7 +190,6 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 		if _, err := io.WriteString(rw, "[\n"); err != nil {
 			return err
 		}
-		rows := map[string][][]string{}
 		first := true
 		err = tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
 			if err := ctx.Err(); err != nil {
@@ -187,18 +209,21 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 				return err
 			}
 			up := r.Updated()
+			main := table(r.Template)
+			if len(main.columns) == 0 && repeats[r.Template] == nil {
+				// A template this replica does not hold: a column per value.
+				for id := range r.Values() {
+					main.column(id)
+				}
+				sort.Strings(main.columns)
+			}
 			row := []string{r.ID, r.Template, fmt.Sprint(r.Version), r.Status(), fmt.Sprint(r.Deleted()),
 				r.CreatedBy, r.Created.HLC.Time().Format(time.RFC3339), up.HLC.Time().Format(time.RFC3339), r.Rev()}
-			if _, ok := columns[r.Template]; !ok {
-				for id := range r.Values() {
-					columns[r.Template] = append(columns[r.Template], id)
-				}
-				sort.Strings(columns[r.Template])
-			}
-			for _, id := range columns[r.Template] {
+			for _, id := range main.columns {
 				row = append(row, form.DisplayValue(r.Fields[id].Value))
 			}
-			rows[r.Template] = append(rows[r.Template], row)
+			main.rows = append(main.rows, row)
+			exportInstances(&r, repeats[r.Template], table)
 			return nil
 		})
 		if err != nil {
@@ -207,31 +232,17 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 		if _, err := io.WriteString(rw, "\n]\n"); err != nil {
 			return err
 		}
-		tpls := make([]string, 0, len(rows))
-		for t := range rows {
-			tpls = append(tpls, t)
-		}
-		sort.Strings(tpls)
-		for _, t := range tpls {
-			cw, err := create("csv/" + t + ".csv")
-			if err != nil {
-				return err
+		sort.Strings(order)
+		for _, name := range order {
+			tb := tables[name]
+			if len(tb.rows) == 0 {
+				continue
 			}
-			c := csv.NewWriter(cw)
-			head := append([]string{"id", "template", "version", "status", "deleted", "created_by", "created", "updated", "rev"}, columns[t]...)
-			if err := c.Write(head); err != nil {
-				return err
+			head := recordColumns
+			if tb.instances {
+				head = instanceColumns
 			}
-			for _, row := range rows[t] {
-				for i, cell := range row {
-					row[i] = csvSafe(cell)
-				}
-				if err := c.Write(row); err != nil {
-					return err
-				}
-			}
-			c.Flush()
-			if err := c.Error(); err != nil {
+			if err := tb.write(create, "csv/"+name+".csv", head); err != nil {
 				return err
 			}
 		}
@@ -275,6 +286,84 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("export: %w", err)
 	}
 	return nil
+}
+
+// The first columns of a record's row and of an instance's.
+var (
+	recordColumns   = []string{"id", "template", "version", "status", "deleted", "created_by", "created", "updated", "rev"}
+	instanceColumns = []string{"KEY", "PARENT_KEY", "record", "position"}
+)
+
+// csvTable is one CSV file of an export: its value columns and its rows.
+type csvTable struct {
+	columns   []string
+	seen      map[string]bool
+	rows      [][]string
+	instances bool
+}
+
+func (tb *csvTable) column(name string) {
+	if !tb.seen[name] {
+		tb.seen[name] = true
+		tb.columns = append(tb.columns, name)
+	}
+}
+
+func (tb *csvTable) write(create func(string) (io.Writer, error), name string, head []string) error {
+	w, err := create(name)
+	if err != nil {
+		return err
+	}
+	c := csv.NewWriter(w)
+	if err := c.Write(append(append([]string(nil), head...), tb.columns...)); err != nil {
+		return err
+	}
+	for _, row := range tb.rows {
+		for i, cell := range row {
+			row[i] = csvSafe(cell)
+		}
+		if err := c.Write(row); err != nil {
+			return err
+		}
+	}
+	c.Flush()
+	return c.Error()
+}
+
+// exportInstances adds a row for each live repeat instance of r to its repeat's
+// table. An instance's KEY is the record's ID and the instance's key; PARENT_KEY is
+// the record's ID or the enclosing instance's KEY.
+func exportInstances(r *form.Record, repeats map[string]string, table func(string) *csvTable) {
+	var live []string
+	for key, fv := range r.Fields {
+		if strings.HasSuffix(key, "]") && string(fv.Value) == "true" {
+			live = append(live, key)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	slices.SortFunc(live, form.CompareKeys)
+	position := map[string]int{}
+	for _, key := range live {
+		path, ok := form.SchemaPath(key)
+		if !ok || repeats[path] == "" {
+			continue
+		}
+		base := key[:strings.LastIndexByte(key, '[')]
+		position[base]++
+		parent := r.ID
+		if i := strings.LastIndexByte(base, ']'); i >= 0 {
+			parent = r.ID + "/" + base[:i+1]
+		}
+		tb := table(repeats[path])
+		tb.instances = true
+		row := []string{r.ID + "/" + key, parent, r.ID, strconv.Itoa(position[base])}
+		for _, col := range tb.columns {
+			row = append(row, form.DisplayValue(r.Fields[key+"/"+col].Value))
+		}
+		tb.rows = append(tb.rows, row)
+	}
 }
 
 // csvSafe keeps a spreadsheet from reading a cell as a formula.

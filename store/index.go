@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -96,7 +95,7 @@ func recordTerms(r *form.Record) []string {
 	var scratch []byte
 	for id, fv := range r.Fields {
 		v := fv.Value
-		if strings.HasPrefix(id, "_") || len(v) == 0 {
+		if form.IsSystemField(id) || len(v) == 0 {
 			continue
 		}
 		switch {

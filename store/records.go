@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -247,15 +246,19 @@ func (s *Store) Save(ctx context.Context, e Edit) (form.Record, error) {
 	if err := s.checkAttachmentsKnown(tpl, vals); err != nil {
 		return form.Record{}, fmt.Errorf("save: %w", err)
 	}
-	set := map[string]json.RawMessage{}
-	for id, v := range vals {
-		old, had := cur.Fields[id]
-		if !had && bytes.Equal(v, []byte("null")) {
-			continue // clearing a field that was never set changes nothing
-		}
-		if !bytes.Equal(old.Value, v) {
-			set[id] = v
-		}
+	// The form engine applies the edit and what follows from it: a new record's
+	// metadata and defaults, repeat counts, calculations.
+	fm := tpl.NewForm(cur.Values(), s.formContext(cur.ID, e.Author))
+	if isNew {
+		fm.Start()
+	}
+	if err := fm.SetAll(vals); err != nil {
+		return form.Record{}, fmt.Errorf("save: %w", err)
+	}
+	set := map[string]json.RawMessage(fm.Changes())
+	if len(set) > 0 {
+		fm.Finish()
+		set = fm.Changes()
 	}
 	action := ActionEdit
 	switch {
@@ -337,7 +340,7 @@ func (s *Store) commitEdit(ctx context.Context, cur form.Record, tpl *form.Templ
 		return form.Record{}, fmt.Errorf("save %s: %w", cur.ID, err)
 	}
 	if tpl != nil && next.Status() == form.StatusSubmitted && !next.Deleted() {
-		if err := tpl.CheckComplete(next.Values()); err != nil {
+		if err := tpl.NewForm(next.Values(), s.formContext(cur.ID, author)).Check(); err != nil {
 			return form.Record{}, fmt.Errorf("submit %s: %w", cur.ID, err)
 		}
 	}
@@ -357,6 +360,11 @@ func (s *Store) commitEdit(ctx context.Context, cur form.Record, tpl *form.Templ
 	s.lastHash = entry.Hash
 	s.dirty[next.ID] = dirtyRecord{rec: next, lsn: fr.LSN}
 	return next.Clone(), nil
+}
+
+// formContext is what the form engine reads on this replica.
+func (s *Store) formContext(record, author string) form.Context {
+	return form.Context{Now: s.now, Device: s.device, User: author, Record: record}
 }
 
 // isClosed reports whether Close has begun. The caller holds wmu, which Close takes.

@@ -129,3 +129,43 @@ func (s *Store) TemplatesTag() string {
 	s.tmu.Unlock()
 	return tag
 }
+
+// NumberVersion gives a template made outside the replica (imported from an
+// XLSForm, say) its version number, from its version label, as ODK Central does
+// with form versions: a new template ID starts at 1; a label the replica already
+// holds with the same content is that version (same is true); a new label is the
+// next version. A label already used with other content is ErrTemplateConflict: a
+// changed form needs a new version label. The template's own Version is ignored.
+func (s *Store) NumberVersion(t *form.Template) (numbered *form.Template, same bool, err error) {
+	latest := 0
+	for _, old := range s.Templates() {
+		if old.ID != t.ID {
+			continue
+		}
+		latest = max(latest, old.Version)
+		if old.VersionLabel != t.VersionLabel {
+			continue
+		}
+		c := *t
+		c.Version = old.Version
+		cand, err := form.ParseTemplate(c.Encode())
+		if err != nil {
+			return nil, false, fmt.Errorf("number template %s: %w", t.ID, err)
+		}
+		if string(cand.Encode()) == string(old.Encode()) {
+			return old, true, nil
+		}
+		label := t.VersionLabel
+		if label == "" {
+			label = "(none)"
+		}
+		return nil, false, fmt.Errorf("template %s: version %s (%s): %w; give the changed form a new version", t.ID, label, old.Key(), ErrTemplateConflict)
+	}
+	c := *t
+	c.Version = latest + 1
+	numbered, err = form.ParseTemplate(c.Encode())
+	if err != nil {
+		return nil, false, fmt.Errorf("number template %s: %w", t.ID, err)
+	}
+	return numbered, false, nil
+}
