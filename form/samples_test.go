@@ -65,7 +65,7 @@ func TestSamplesCoverEverything(t *testing.T) {
 				"show_if equals":    f.ShowIf != nil && f.ShowIf.Equals != nil,
 				"show_if in":        f.ShowIf != nil && f.ShowIf.In != nil,
 				"show_if not_empty": f.ShowIf != nil && f.ShowIf.NotEmpty,
-				"relevant": f.Relevant != "", "constraint": f.Constraint != "", "constraint_message": !f.ConstraintMessage.IsZero(),
+				"relevant":          f.Relevant != "", "constraint": f.Constraint != "", "constraint_message": !f.ConstraintMessage.IsZero(),
 				"required expression": f.Required.Expr != "", "required_message": !f.RequiredMessage.IsZero(),
 				"calculation": f.Calculation != "", "default": f.Default != nil, "default_expr": f.DefaultExpr != "",
 				"choice_filter": f.ChoiceFilter != "", "trigger": f.Trigger != nil, "readonly": f.ReadOnly.Set(),

@@ -88,7 +88,7 @@ type Template struct {
 	Title           []string `json:"title,omitempty"` // field keys whose values make a record's title
 	// InstanceName is an expression whose value titles a record (XLSForm's
 	// instance_name); it wins over Title.
-	InstanceName string `json:"instance_name,omitempty"`
+	InstanceName string  `json:"instance_name,omitempty"`
 	Fields       []Field `json:"fields"`
 	// Choices are named lists of options that choice fields share (XLSForm's choices
 	// sheet), by list name.
