@@ -80,9 +80,9 @@ func attachFile(e *cliEnv, id, field, path, authorFlag string) error {
 		return fmt.Errorf("template %s has no field %q", t.Key(), field)
 	}
 	switch f.Type {
-	case form.TypePhoto, form.TypeFile, form.TypeSignature:
+	case form.TypePhoto, form.TypeFile, form.TypeSignature, form.TypeAudio, form.TypeVideo:
 	default:
-		return fmt.Errorf("field %q is a %s field; files attach to photo, file and signature fields", field, f.Type)
+		return fmt.Errorf("field %q is a %s field; files attach to photo, file, audio, video and signature fields", field, f.Type)
 	}
 	author, err := e.author(authorFlag)
 	if err != nil {
@@ -173,6 +173,9 @@ func withAttachment(f *form.Field, cur json.RawMessage, a form.Attachment) (valu
 	}
 	if slices.ContainsFunc(list, func(x form.Attachment) bool { return x.SHA256 == a.SHA256 }) {
 		return nil, true, nil
+	}
+	if f.MaxFiles == 1 {
+		list = nil // a question of one file (as ODK's) takes the new one instead
 	}
 	value, err = json.Marshal(append(list, a))
 	return value, false, err

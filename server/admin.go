@@ -72,6 +72,9 @@ type (
 	TemplateArgs struct {
 		Tenant   string          `json:"tenant"`
 		Template json.RawMessage `json:"template"`
+		// Number gives the template its version from its version label (an
+		// imported form's), instead of taking the version it says.
+		Number bool `json:"number,omitempty"`
 	}
 	ServerInfo struct {
 		Addr        string `json:"addr,omitempty"`
@@ -120,6 +123,9 @@ func init() {
 		var a TemplateArgs
 		if err := decodeArgs(raw, &a); err != nil {
 			return nil, err
+		}
+		if a.Number {
+			return s.ImportTemplate(ctx, a.Tenant, a.Template)
 		}
 		return s.AddTemplate(ctx, a.Tenant, a.Template)
 	})
@@ -254,6 +260,35 @@ func (s *Server) AddTemplate(ctx context.Context, tenantName string, raw json.Ra
 		return wire.TemplateResult{}, err
 	}
 	s.log.Info("template added", "tenant", tenantName, "template", tpl.ID, "version", tpl.Version)
+	return res, nil
+}
+
+// ImportTemplate stores a template made from an imported form, numbering its
+// version from its version label (store.NumberVersion): an unchanged form is the
+// version it was, a form with a new label the next version, and a label used
+// before with other content is refused.
+func (s *Server) ImportTemplate(ctx context.Context, tenantName string, raw json.RawMessage) (wire.TemplateResult, error) {
+	t, err := s.tenant(ctx, tenantName)
+	if err != nil {
+		return wire.TemplateResult{}, err
+	}
+	tpl, err := form.ParseTemplate(raw)
+	if err != nil {
+		return wire.TemplateResult{}, err
+	}
+	numbered, same, err := t.st.NumberVersion(tpl)
+	if err != nil {
+		return wire.TemplateResult{}, err
+	}
+	res := wire.TemplateResult{ID: numbered.ID, Version: numbered.Version, Status: wire.StatusUnchanged}
+	if same {
+		return res, nil
+	}
+	if err := t.st.PutTemplate(ctx, numbered); err != nil {
+		return wire.TemplateResult{}, err
+	}
+	res.Status = wire.StatusApplied
+	s.log.Info("template imported", "tenant", tenantName, "template", numbered.ID, "version", numbered.Version, "label", numbered.VersionLabel)
 	return res, nil
 }
 
