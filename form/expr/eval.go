@@ -114,6 +114,8 @@ func (e *Expr) EvalErr(env Env) (v Value, err error) {
 }
 
 func (c *evalCtx) eval(n *node) Value {
+	// The rare and bulky cases live in functions of their own, so that this
+	// frame stays small: it is on the stack once per tree level.
 	switch n.op {
 	case opLit:
 		return n.val
@@ -137,37 +139,67 @@ func (c *evalCtx) eval(n *node) Value {
 			}
 		}
 		return trueV
-	case opEq, opNe:
-		return BoolV(c.equal(c.eval(n.args[0]), c.eval(n.args[1]), n.op == opNe))
-	case opLt, opLe, opGt, opGe:
-		return BoolV(c.compare(n.op, c.eval(n.args[0]), c.eval(n.args[1])))
-	case opAdd:
-		return Num(c.eval(n.args[0]).Number() + c.eval(n.args[1]).Number())
-	case opSub:
-		return Num(c.eval(n.args[0]).Number() - c.eval(n.args[1]).Number())
-	case opMul:
-		return Num(c.eval(n.args[0]).Number() * c.eval(n.args[1]).Number())
-	case opDiv:
-		return Num(c.eval(n.args[0]).Number() / c.eval(n.args[1]).Number())
-	case opMod:
-		return Num(math.Mod(c.eval(n.args[0]).Number(), c.eval(n.args[1]).Number()))
-	case opNeg:
-		return Num(-c.eval(n.args[0]).Number())
-	case opUnion:
-		a, b := c.eval(n.args[0]), c.eval(n.args[1])
-		nodes := make([]Value, 0, size(a)+size(b))
-		nodes = appendNodes(appendNodes(nodes, a), b)
-		return Value{kind: NodeSet, nodes: nodes}
+	case opEq, opNe, opLt, opLe, opGt, opGe:
+		return BoolV(c.relation(n))
 	case opCall:
 		return c.call(n)
+	case opUnion:
+		return c.union(n)
 	}
-	return Value{}
+	return Num(c.arith(n))
+}
+
+//go:noinline
+func (c *evalCtx) relation(n *node) bool {
+	a, b := c.eval(n.args[0]), c.eval(n.args[1])
+	// Fast paths for the usual cases: two strings, two numbers, a number and a
+	// literal number.
+	switch {
+	case a.kind == String && b.kind == String && (n.op == opEq || n.op == opNe):
+		return (a.str == b.str) != (n.op == opNe)
+	case a.kind == Number && b.kind == Number:
+		return relNum(n.op, a.num, b.num)
+	}
+	if n.op == opEq || n.op == opNe {
+		return c.equal(a, b, n.op == opNe)
+	}
+	return c.compare(n.op, a, b)
+}
+
+//go:noinline
+func (c *evalCtx) arith(n *node) float64 {
+	switch n.op {
+	case opNeg:
+		return -c.num(n.args[0])
+	}
+	x, y := c.num(n.args[0]), c.num(n.args[1])
+	switch n.op {
+	case opAdd:
+		return x + y
+	case opSub:
+		return x - y
+	case opMul:
+		return x * y
+	case opDiv:
+		return x / y
+	case opMod:
+		return math.Mod(x, y)
+	}
+	return math.NaN()
+}
+
+//go:noinline
+func (c *evalCtx) union(n *node) Value {
+	a, b := c.eval(n.args[0]), c.eval(n.args[1])
+	nodes := make([]Value, 0, size(a)+size(b))
+	nodes = appendNodes(appendNodes(nodes, a), b)
+	return Value{kind: NodeSet, nodes: &nodes}
 }
 
 // size is the number of nodes of v (1 for a single value).
 func size(v Value) int {
 	if v.kind == NodeSet {
-		return len(v.nodes)
+		return len(v.list())
 	}
 	return 1
 }
@@ -175,14 +207,14 @@ func size(v Value) int {
 // nodeAt is the i-th node of v (v itself for a single value).
 func nodeAt(v Value, i int) Value {
 	if v.kind == NodeSet {
-		return v.nodes[i]
+		return v.list()[i]
 	}
 	return v
 }
 
 func appendNodes(dst []Value, v Value) []Value {
 	if v.kind == NodeSet {
-		return append(dst, v.nodes...)
+		return append(dst, v.list()...)
 	}
 	return append(dst, v)
 }
@@ -267,6 +299,17 @@ func (c *evalCtx) scalarCompare(op opcode, a, b Value) bool {
 	return cmpNum(op, a.Number(), b.Number())
 }
 
+// relNum applies any relational operator to two numbers.
+func relNum(op opcode, x, y float64) bool {
+	switch op {
+	case opEq:
+		return x == y
+	case opNe:
+		return x != y
+	}
+	return cmpNum(op, x, y)
+}
+
 func cmpNum(op opcode, x, y float64) bool {
 	switch op {
 	case opLt:
@@ -317,13 +360,9 @@ func (c *evalCtx) call(n *node) Value {
 	case fnBoolean:
 		return BoolV(c.eval(a[0]).Bool())
 	case fnBooleanFromString:
-		s := trimXMLSpace(c.str(a[0]))
-		return BoolV(strings.EqualFold(s, "true") || s == "1")
+		return c.cBooleanFromString(n)
 	case fnIf:
-		if c.eval(a[0]).Bool() {
-			return c.eval(a[1])
-		}
-		return c.eval(a[2])
+		return c.cIf(n)
 	case fnSelected:
 		return BoolV(selected(c.str(a[0]), trimXMLSpace(c.str(a[1]))))
 	case fnCountSelected:
@@ -331,40 +370,13 @@ func (c *evalCtx) call(n *node) Value {
 	case fnSelectedAt:
 		return Str(fieldAt(c.str(a[0]), c.num(a[1])))
 	case fnChoiceName:
-		v := c.str(a[0])
-		name := n.name
-		if name == "" {
-			name = fieldName(c.str(a[1]))
-		}
-		if v == "" || name == "" {
-			return emptyV
-		}
-		return Str(c.env.ChoiceLabel(name, v))
+		return c.cChoiceName(n)
 	case fnChecklist:
-		lo, hi := toInt(c.num(a[0])), toInt(c.num(a[1]))
-		count := 0
-		for _, x := range a[2:] {
-			v := c.eval(x)
-			for i, k := 0, size(v); i < k; i++ {
-				if nodeAt(v, i).Bool() {
-					count++
-				}
-			}
-		}
-		return BoolV((lo < 0 || count >= lo) && (hi < 0 || count <= hi))
+		return c.cChecklist(n)
 	case fnWeightedChecklist:
 		return c.weightedChecklist(a)
 	case fnRegex:
-		s := c.str(a[0])
-		re, err := n.re, n.reErr
-		if re == nil && err == nil {
-			re, err = cachedRegex(c.str(a[1]))
-		}
-		if err != nil {
-			c.fail(err)
-			return falseV
-		}
-		return BoolV(re.MatchString(s))
+		return c.cRegex(n)
 	case fnContains:
 		return BoolV(strings.Contains(c.str(a[0]), c.str(a[1])))
 	case fnStartsWith:
@@ -372,71 +384,19 @@ func (c *evalCtx) call(n *node) Value {
 	case fnEndsWith:
 		return BoolV(strings.HasSuffix(c.str(a[0]), c.str(a[1])))
 	case fnCoalesce:
-		if v := c.eval(a[0]); !v.isEmpty() {
-			return v
-		}
-		return c.eval(a[1])
+		return c.cCoalesce(n)
 	case fnConcat:
-		var b strings.Builder
-		for _, x := range a {
-			v := c.eval(x)
-			for i, k := 0, size(v); i < k; i++ {
-				b.WriteString(nodeAt(v, i).String())
-			}
-		}
-		return Str(b.String())
+		return c.cConcat(n)
 	case fnJoin:
-		sep := c.str(a[0])
-		var b strings.Builder
-		first := true
-		for _, x := range a[1:] {
-			v := c.eval(x)
-			for i, k := 0, size(v); i < k; i++ {
-				if !first {
-					b.WriteString(sep)
-				}
-				first = false
-				b.WriteString(nodeAt(v, i).String())
-			}
-		}
-		return Str(b.String())
+		return c.cJoin(n)
 	case fnSubstr:
-		r := []rune(c.str(a[0]))
-		start, end := toInt(c.num(a[1])), len(r)
-		if len(a) == 3 {
-			end = toInt(c.num(a[2]))
-		}
-		if start < 0 {
-			start += len(r)
-		}
-		if end < 0 {
-			end += len(r)
-		}
-		start, end = min(max(start, 0), len(r)), min(max(end, 0), len(r))
-		if start >= end {
-			return emptyV
-		}
-		return Str(string(r[start:end]))
+		return c.cSubstr(n)
 	case fnSubstring:
-		s := c.str(a[0])
-		first := xround(c.num(a[1]))
-		last := math.Inf(1)
-		if len(a) == 3 {
-			last = first + xround(c.num(a[2]))
-		}
-		return Str(substring(s, first, last))
+		return c.cSubstring(n)
 	case fnSubstringBefore:
-		s, sub := c.str(a[0]), c.str(a[1])
-		if i := strings.Index(s, sub); i >= 0 {
-			return Str(s[:i])
-		}
-		return emptyV
+		return c.cSubstringBefore(n)
 	case fnSubstringAfter:
-		s, sub := c.str(a[0]), c.str(a[1])
-		if i := strings.Index(s, sub); i >= 0 {
-			return Str(s[i+len(sub):])
-		}
-		return emptyV
+		return c.cSubstringAfter(n)
 	case fnTranslate:
 		return Str(translate(c.str(a[0]), c.str(a[1]), c.str(a[2])))
 	case fnNormalizeSpace:
@@ -450,16 +410,7 @@ func (c *evalCtx) call(n *node) Value {
 	case fnInt:
 		return Num(math.Trunc(c.num(a[0])))
 	case fnRound:
-		x := c.num(a[0])
-		d := 0
-		if len(a) == 2 {
-			dn := c.num(a[1])
-			if math.IsNaN(dn) {
-				return nanV
-			}
-			d = toInt(dn)
-		}
-		return Num(roundDecimals(x, d))
+		return c.cRound(n)
 	case fnFloor:
 		return Num(math.Floor(c.num(a[0])))
 	case fnCeiling:
@@ -503,165 +454,411 @@ func (c *evalCtx) call(n *node) Value {
 	case fnDateTime:
 		return c.toDateTime(c.eval(a[0]).first(), "date-time")
 	case fnDecimalDateTime:
-		v := c.eval(a[0]).first()
-		switch v.kind {
-		case Number:
-			return v
-		case String:
-			if trimXMLSpace(v.str) == "" {
-				return nanV
-			}
-		}
-		d := c.toDateTime(v, "decimal-date-time")
-		if d.kind != DateTime {
-			return nanV
-		}
-		return Num(d.Number())
+		return c.cDecimalDateTime(n)
 	case fnDecimalTime:
 		return c.decimalTime(c.eval(a[0]).first())
 	case fnFormatDate, fnFormatDateTime:
-		name := "format-date"
-		if n.fn == fnFormatDateTime {
-			name = "format-date-time"
-		}
-		v := c.eval(a[0]).first()
-		f := c.str(a[1])
-		if v.kind == String && trimXMLSpace(v.str) == "" || v.kind == Number && math.IsNaN(v.num) {
-			return emptyV
-		}
-		var d Value
-		if v.kind == Date {
-			d = v
-		} else {
-			d = c.toDateTime(v, name)
-		}
-		if !isDate(d) {
-			return emptyV
-		}
-		s, err := formatDateFields(wall(d), f)
-		if err != nil {
-			c.failf("%s(): %v", name, err)
-			return emptyV
-		}
-		return Str(s)
+		return c.cFormatDate(n)
 	case fnPosition:
 		return Num(float64(c.env.Position()))
 	case fnCount:
 		return Num(float64(size(c.eval(a[0]))))
 	case fnCountNonEmpty:
-		v := c.eval(a[0])
-		count := 0
-		for i, k := 0, size(v); i < k; i++ {
-			if nodeAt(v, i).String() != "" {
-				count++
-			}
-		}
-		return Num(float64(count))
+		return c.cCountNonEmpty(n)
 	case fnSum:
-		v := c.eval(a[0])
-		sum := 0.0
-		for i, k := 0, size(v); i < k; i++ {
-			if f := nodeAt(v, i).Number(); !math.IsNaN(f) {
-				sum += f
-			}
-		}
-		return Num(sum)
+		return c.cSum(n)
 	case fnMax, fnMin:
-		res, any := 0.0, false
-		for _, x := range a {
-			v := c.eval(x)
-			for i, k := 0, size(v); i < k; i++ {
-				f := nodeAt(v, i).Number()
-				switch {
-				case math.IsNaN(f):
-				case !any:
-					res, any = f, true
-				case n.fn == fnMax:
-					res = math.Max(res, f)
-				default:
-					res = math.Min(res, f)
-				}
-			}
-		}
-		if !any {
-			return nanV
-		}
-		return Num(res)
+		return c.cMax(n)
 	case fnIndexedRepeat:
-		args := make([]Value, len(a))
-		for i, x := range a {
-			if i == 0 || i%2 == 1 {
-				args[i] = RefArg(x.idx)
-			} else {
-				args[i] = Num(c.num(x))
-			}
-		}
-		return c.env.IndexedRepeat(args)
+		return c.cIndexedRepeat(n)
 	case fnOnce:
-		if cur := c.env.Current(); !cur.isEmpty() {
-			return cur
-		}
-		return c.eval(a[0])
+		return c.cOnce(n)
 	case fnUUID:
-		if len(a) == 0 {
-			return Str(c.env.UUID())
-		}
-		return Str(randomString(toInt(c.num(a[0]))))
+		return c.cUUID(n)
 	case fnRandom:
 		return Num(rand.Float64())
 	case fnDigest:
-		enc := "base64"
-		if len(a) == 3 {
-			enc = c.str(a[2])
-		}
-		s, err := digest(c.str(a[0]), c.str(a[1]), enc)
-		if err != nil {
-			c.fail(err)
-			return emptyV
-		}
-		return Str(s)
+		return c.cDigest(n)
 	case fnBase64Decode:
-		s := trimXMLSpace(c.str(a[0]))
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			var err2 error
-			if b, err2 = base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "=")); err2 != nil {
-				c.failf("base64-decode(): %v", err)
-				return emptyV
-			}
-		}
-		return Str(strings.ToValidUTF8(string(b), "\uFFFD"))
+		return c.cBase64Decode(n)
 	case fnArea:
-		pts, err := c.points(a, "area")
-		if err != nil {
-			c.fail(err)
-			return nanV
-		}
-		return Num(area(pts))
+		return c.cArea(n)
 	case fnDistance:
-		pts, err := c.points(a, "distance")
-		if err != nil {
-			c.fail(err)
-			return nanV
-		}
-		return Num(distance(pts))
+		return c.cDistance(n)
 	case fnGeofence:
-		pt, err := c.points(a[:1], "geofence")
-		if err != nil || len(pt) != 1 {
-			if err == nil {
-				err = errors.New("geofence(): the first argument must be one geopoint")
-			}
-			c.fail(err)
-			return falseV
-		}
-		shape, err := c.points(a[1:], "geofence")
-		if err != nil {
-			c.fail(err)
-			return falseV
-		}
-		return BoolV(inPolygon(pt[0], shape))
+		return c.cGeofence(n)
 	}
 	return emptyV
+}
+
+//go:noinline
+func (c *evalCtx) cBooleanFromString(n *node) Value {
+	a := n.args
+	s := trimXMLSpace(c.str(a[0]))
+	return BoolV(strings.EqualFold(s, "true") || s == "1")
+}
+
+//go:noinline
+func (c *evalCtx) cIf(n *node) Value {
+	a := n.args
+	if c.eval(a[0]).Bool() {
+		return c.eval(a[1])
+	}
+	return c.eval(a[2])
+}
+
+//go:noinline
+func (c *evalCtx) cChoiceName(n *node) Value {
+	a := n.args
+	v := c.str(a[0])
+	name := n.name
+	if name == "" {
+		name = fieldName(c.str(a[1]))
+	}
+	if v == "" || name == "" {
+		return emptyV
+	}
+	return Str(c.env.ChoiceLabel(name, v))
+}
+
+//go:noinline
+func (c *evalCtx) cChecklist(n *node) Value {
+	a := n.args
+	lo, hi := toInt(c.num(a[0])), toInt(c.num(a[1]))
+	count := 0
+	for _, x := range a[2:] {
+		v := c.eval(x)
+		for i, k := 0, size(v); i < k; i++ {
+			if nodeAt(v, i).Bool() {
+				count++
+			}
+		}
+	}
+	return BoolV((lo < 0 || count >= lo) && (hi < 0 || count <= hi))
+}
+
+//go:noinline
+func (c *evalCtx) cRegex(n *node) Value {
+	a := n.args
+	s := c.str(a[0])
+	re, err := n.re, n.reErr
+	if re == nil && err == nil {
+		re, err = cachedRegex(c.str(a[1]))
+	}
+	if err != nil {
+		c.fail(err)
+		return falseV
+	}
+	return BoolV(re.MatchString(s))
+}
+
+//go:noinline
+func (c *evalCtx) cCoalesce(n *node) Value {
+	a := n.args
+	if v := c.eval(a[0]); !v.isEmpty() {
+		return v
+	}
+	return c.eval(a[1])
+}
+
+//go:noinline
+func (c *evalCtx) cConcat(n *node) Value {
+	a := n.args
+	var b strings.Builder
+	for _, x := range a {
+		v := c.eval(x)
+		for i, k := 0, size(v); i < k; i++ {
+			b.WriteString(nodeAt(v, i).String())
+		}
+	}
+	return Str(b.String())
+}
+
+//go:noinline
+func (c *evalCtx) cJoin(n *node) Value {
+	a := n.args
+	sep := c.str(a[0])
+	var b strings.Builder
+	first := true
+	for _, x := range a[1:] {
+		v := c.eval(x)
+		for i, k := 0, size(v); i < k; i++ {
+			if !first {
+				b.WriteString(sep)
+			}
+			first = false
+			b.WriteString(nodeAt(v, i).String())
+		}
+	}
+	return Str(b.String())
+}
+
+//go:noinline
+func (c *evalCtx) cSubstr(n *node) Value {
+	a := n.args
+	r := []rune(c.str(a[0]))
+	start, end := toInt(c.num(a[1])), len(r)
+	if len(a) == 3 {
+		end = toInt(c.num(a[2]))
+	}
+	if start < 0 {
+		start += len(r)
+	}
+	if end < 0 {
+		end += len(r)
+	}
+	start, end = min(max(start, 0), len(r)), min(max(end, 0), len(r))
+	if start >= end {
+		return emptyV
+	}
+	return Str(string(r[start:end]))
+}
+
+//go:noinline
+func (c *evalCtx) cSubstring(n *node) Value {
+	a := n.args
+	s := c.str(a[0])
+	first := xround(c.num(a[1]))
+	last := math.Inf(1)
+	if len(a) == 3 {
+		last = first + xround(c.num(a[2]))
+	}
+	return Str(substring(s, first, last))
+}
+
+//go:noinline
+func (c *evalCtx) cSubstringBefore(n *node) Value {
+	a := n.args
+	s, sub := c.str(a[0]), c.str(a[1])
+	if i := strings.Index(s, sub); i >= 0 {
+		return Str(s[:i])
+	}
+	return emptyV
+}
+
+//go:noinline
+func (c *evalCtx) cSubstringAfter(n *node) Value {
+	a := n.args
+	s, sub := c.str(a[0]), c.str(a[1])
+	if i := strings.Index(s, sub); i >= 0 {
+		return Str(s[i+len(sub):])
+	}
+	return emptyV
+}
+
+//go:noinline
+func (c *evalCtx) cRound(n *node) Value {
+	a := n.args
+	x := c.num(a[0])
+	d := 0
+	if len(a) == 2 {
+		dn := c.num(a[1])
+		if math.IsNaN(dn) {
+			return nanV
+		}
+		d = toInt(dn)
+	}
+	return Num(roundDecimals(x, d))
+}
+
+//go:noinline
+func (c *evalCtx) cDecimalDateTime(n *node) Value {
+	a := n.args
+	v := c.eval(a[0]).first()
+	switch v.kind {
+	case Number:
+		return v
+	case String:
+		if trimXMLSpace(v.str) == "" {
+			return nanV
+		}
+	}
+	d := c.toDateTime(v, "decimal-date-time")
+	if d.kind != DateTime {
+		return nanV
+	}
+	return Num(d.Number())
+}
+
+//go:noinline
+func (c *evalCtx) cFormatDate(n *node) Value {
+	a := n.args
+	name := "format-date"
+	if n.fn == fnFormatDateTime {
+		name = "format-date-time"
+	}
+	v := c.eval(a[0]).first()
+	f := c.str(a[1])
+	if v.kind == String && trimXMLSpace(v.str) == "" || v.kind == Number && math.IsNaN(v.num) {
+		return emptyV
+	}
+	var d Value
+	if v.kind == Date {
+		d = v
+	} else {
+		d = c.toDateTime(v, name)
+	}
+	if !isDate(d) {
+		return emptyV
+	}
+	s, err := formatDateFields(wall(d), f)
+	if err != nil {
+		c.failf("%s(): %v", name, err)
+		return emptyV
+	}
+	return Str(s)
+}
+
+//go:noinline
+func (c *evalCtx) cCountNonEmpty(n *node) Value {
+	a := n.args
+	v := c.eval(a[0])
+	count := 0
+	for i, k := 0, size(v); i < k; i++ {
+		if nodeAt(v, i).String() != "" {
+			count++
+		}
+	}
+	return Num(float64(count))
+}
+
+//go:noinline
+func (c *evalCtx) cSum(n *node) Value {
+	a := n.args
+	v := c.eval(a[0])
+	sum := 0.0
+	for i, k := 0, size(v); i < k; i++ {
+		if f := nodeAt(v, i).Number(); !math.IsNaN(f) {
+			sum += f
+		}
+	}
+	return Num(sum)
+}
+
+//go:noinline
+func (c *evalCtx) cMax(n *node) Value {
+	a := n.args
+	res, any := 0.0, false
+	for _, x := range a {
+		v := c.eval(x)
+		for i, k := 0, size(v); i < k; i++ {
+			f := nodeAt(v, i).Number()
+			switch {
+			case math.IsNaN(f):
+			case !any:
+				res, any = f, true
+			case n.fn == fnMax:
+				res = math.Max(res, f)
+			default:
+				res = math.Min(res, f)
+			}
+		}
+	}
+	if !any {
+		return nanV
+	}
+	return Num(res)
+}
+
+//go:noinline
+func (c *evalCtx) cIndexedRepeat(n *node) Value {
+	a := n.args
+	args := make([]Value, len(a))
+	for i, x := range a {
+		if i == 0 || i%2 == 1 {
+			args[i] = RefArg(x.idx)
+		} else {
+			args[i] = Num(c.num(x))
+		}
+	}
+	return c.env.IndexedRepeat(args)
+}
+
+//go:noinline
+func (c *evalCtx) cOnce(n *node) Value {
+	a := n.args
+	if cur := c.env.Current(); !cur.isEmpty() {
+		return cur
+	}
+	return c.eval(a[0])
+}
+
+//go:noinline
+func (c *evalCtx) cUUID(n *node) Value {
+	a := n.args
+	if len(a) == 0 {
+		return Str(c.env.UUID())
+	}
+	return Str(randomString(toInt(c.num(a[0]))))
+}
+
+//go:noinline
+func (c *evalCtx) cDigest(n *node) Value {
+	a := n.args
+	enc := "base64"
+	if len(a) == 3 {
+		enc = c.str(a[2])
+	}
+	s, err := digest(c.str(a[0]), c.str(a[1]), enc)
+	if err != nil {
+		c.fail(err)
+		return emptyV
+	}
+	return Str(s)
+}
+
+//go:noinline
+func (c *evalCtx) cBase64Decode(n *node) Value {
+	a := n.args
+	s := trimXMLSpace(c.str(a[0]))
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		var err2 error
+		if b, err2 = base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "=")); err2 != nil {
+			c.failf("base64-decode(): %v", err)
+			return emptyV
+		}
+	}
+	return Str(strings.ToValidUTF8(string(b), "\uFFFD"))
+}
+
+//go:noinline
+func (c *evalCtx) cArea(n *node) Value {
+	pts, err := c.points(n.args, "area")
+	if err != nil {
+		c.fail(err)
+		return nanV
+	}
+	return Num(area(pts))
+}
+
+//go:noinline
+func (c *evalCtx) cDistance(n *node) Value {
+	pts, err := c.points(n.args, "distance")
+	if err != nil {
+		c.fail(err)
+		return nanV
+	}
+	return Num(distance(pts))
+}
+
+//go:noinline
+func (c *evalCtx) cGeofence(n *node) Value {
+	a := n.args
+	pt, err := c.points(a[:1], "geofence")
+	if err != nil || len(pt) != 1 {
+		if err == nil {
+			err = errors.New("geofence(): the first argument must be one geopoint")
+		}
+		c.fail(err)
+		return falseV
+	}
+	shape, err := c.points(a[1:], "geofence")
+	if err != nil {
+		c.fail(err)
+		return falseV
+	}
+	return BoolV(inPolygon(pt[0], shape))
 }
 
 func (c *evalCtx) weightedChecklist(a []*node) Value {
@@ -670,13 +867,13 @@ func (c *evalCtx) weightedChecklist(a []*node) Value {
 	if len(a) == 4 {
 		f, w := c.eval(a[2]), c.eval(a[3])
 		if f.kind == NodeSet && w.kind == NodeSet {
-			if len(f.nodes) != len(w.nodes) {
-				c.failf("weighted-checklist(): the node-sets have %d and %d nodes", len(f.nodes), len(w.nodes))
+			if len(f.list()) != len(w.list()) {
+				c.failf("weighted-checklist(): the node-sets have %d and %d nodes", len(f.list()), len(w.list()))
 				return falseV
 			}
-			for i := range f.nodes {
-				if f.nodes[i].Bool() {
-					sum += w.nodes[i].Number()
+			for i := range f.list() {
+				if f.list()[i].Bool() {
+					sum += w.list()[i].Number()
 				}
 			}
 		} else if f.Bool() {

@@ -41,10 +41,10 @@ func (k Kind) String() string {
 // milliseconds and the UTC offset of its wall clock in seconds.
 type Value struct {
 	kind  Kind
-	off   int32   // DateTime: UTC offset in seconds
-	num   float64 // Number; Bool 0/1; Date: days since epoch; DateTime: Unix ms; RefKind: index
-	str   string  // String
-	nodes []Value // NodeSet
+	off   int32    // DateTime: UTC offset in seconds
+	num   float64  // Number; Bool 0/1; Date: days since epoch; DateTime: Unix ms; RefKind: index
+	str   string   // String
+	nodes *[]Value // NodeSet (a pointer keeps Value small)
 }
 
 const msPerDay = 86400000
@@ -95,20 +95,28 @@ func Nodes(vs ...Value) Value {
 			var flat []Value
 			for _, w := range vs {
 				if w.kind == NodeSet {
-					flat = append(flat, w.nodes...)
+					flat = append(flat, w.list()...)
 				} else {
 					flat = append(flat, w)
 				}
 			}
-			return Value{kind: NodeSet, nodes: flat}
+			return Value{kind: NodeSet, nodes: &flat}
 		}
 	}
-	return Value{kind: NodeSet, nodes: vs}
+	return Value{kind: NodeSet, nodes: &vs}
 }
 
 // RefArg returns a RefKind value for Refs()[i]; the engine passes these to
 // Env.IndexedRepeat for its ${...} arguments.
 func RefArg(i int) Value { return Value{kind: RefKind, num: float64(i)} }
+
+// list returns the nodes of a NodeSet.
+func (v Value) list() []Value {
+	if v.nodes == nil {
+		return nil
+	}
+	return *v.nodes
+}
 
 // Kind returns v's kind.
 func (v Value) Kind() Kind { return v.kind }
@@ -154,10 +162,10 @@ func (v Value) String() string {
 	case DateTime:
 		return formatDateTime(v.num, v.off)
 	case NodeSet:
-		if len(v.nodes) == 0 {
+		if len(v.list()) == 0 {
 			return ""
 		}
-		return v.nodes[0].String()
+		return v.list()[0].String()
 	}
 	return ""
 }
@@ -176,10 +184,10 @@ func (v Value) Number() float64 {
 	case DateTime:
 		return (v.num + float64(v.off)*1000) / msPerDay
 	case NodeSet:
-		if len(v.nodes) == 0 {
+		if len(v.list()) == 0 {
 			return math.NaN()
 		}
-		return v.nodes[0].Number()
+		return v.list()[0].Number()
 	}
 	return math.NaN()
 }
@@ -195,7 +203,7 @@ func (v Value) Bool() bool {
 	case Date, DateTime:
 		return true
 	case NodeSet:
-		return len(v.nodes) > 0
+		return len(v.list()) > 0
 	}
 	return false
 }
@@ -204,7 +212,7 @@ func (v Value) Bool() bool {
 // must not be modified.
 func (v Value) Nodes() []Value {
 	if v.kind == NodeSet {
-		return v.nodes
+		return v.list()
 	}
 	return []Value{v}
 }
@@ -213,14 +221,14 @@ func (v Value) Nodes() []Value {
 // content (NaN equals NaN; node-sets node by node; a DateTime's instant and
 // offset). It is for telling whether a computed value changed.
 func (v Value) Equal(w Value) bool {
-	if v.kind != w.kind || v.off != w.off || v.str != w.str || len(v.nodes) != len(w.nodes) {
+	if v.kind != w.kind || v.off != w.off || v.str != w.str || len(v.list()) != len(w.list()) {
 		return false
 	}
 	if v.num != w.num && !(math.IsNaN(v.num) && math.IsNaN(w.num)) {
 		return false
 	}
-	for i := range v.nodes {
-		if !v.nodes[i].Equal(w.nodes[i]) {
+	for i := range v.list() {
+		if !v.list()[i].Equal(w.list()[i]) {
 			return false
 		}
 	}
@@ -230,10 +238,10 @@ func (v Value) Equal(w Value) bool {
 // first returns the first node of a node-set (the empty string if it is empty), or v.
 func (v Value) first() Value {
 	if v.kind == NodeSet {
-		if len(v.nodes) == 0 {
+		if len(v.list()) == 0 {
 			return emptyV
 		}
-		return v.nodes[0]
+		return v.list()[0]
 	}
 	return v
 }
