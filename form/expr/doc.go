@@ -27,7 +27,7 @@
 // is an error that says to remove the spaces; $name (XPath variables) is rejected.
 //
 // Location paths: ".", "..", /data/a/b, ../a, a/b, bare names (one relative step),
-// @attr and * steps, predicates [n] and [expr] after steps, current()/.. and
+// @attr and * steps, predicates ([2], [name = ${x}]) after steps, current()/.. and
 // current()/../x, and instance('id')/root/item[...] (the first step is then
 // "instance('id')"). '//' and axes (child::) are rejected. See Path for how paths
 // reach the Env.
@@ -46,8 +46,8 @@
 //
 // String to number follows JavaRosa: white space around the number is ignored, a
 // ',' is read as the decimal point ("1,5" is 1.5) and only digits, '-' and '.' are
-// allowed, so "1e3", "+1", "Infinity" and "" are NaN (XPath 1.0 agrees on the
-// exponent; JavaRosa rejects it too).
+// allowed, so "1e3", "+1", "Infinity" and "" are NaN (XPath 1.0 has no
+// exponents either).
 //
 // Number to string: integers without a decimal point, other numbers in the
 // shortest form that reads back exactly (0.1+0.2 is "0.30000000000000004", as
@@ -142,6 +142,9 @@
 // values differ from Collect's by the UTC offset (differences of two values agree,
 // except across a DST change). Dates before year 1 or after 9999 print with more
 // digits; dates beyond ±100,000,000 days from 1970 are errors.
+//
+// Constant() has no Env: a date-time string without an offset in a constant
+// expression is read on the wall clock of time.Local.
 //
 // JavaRosa prints a number with |x| < 1e-12 as "0" and large numbers with an
 // exponent; this package prints them exactly. regex() uses RE2: back-references

@@ -38,7 +38,8 @@ func (k Kind) String() string {
 //
 // Representation: a Number holds its float64; a Bool holds 1 or 0; a Date holds its
 // day number (days since 1970-01-01); a DateTime holds its instant in Unix
-// milliseconds and the UTC offset of its wall clock in seconds.
+// milliseconds and the UTC offset of its wall clock in seconds. Values can be
+// compared with ==, but node-sets then compare by identity: use Equal.
 type Value struct {
 	kind  Kind
 	off   int32    // DateTime: UTC offset in seconds
