@@ -845,6 +845,10 @@ func (e *env) Ref(i int) expr.Value {
 }
 
 func (e *env) valueOf(g *Field) expr.Value {
+	if g.repeat == nil && g.Type != TypeRepeat {
+		// Outside every repeat a field has one place, its schema path.
+		return e.form.exprValue(g, g.key)
+	}
 	keys, many := e.form.resolve(e.key, g)
 	if g.Type == TypeRepeat {
 		nodes := make([]expr.Value, len(keys))
@@ -1050,6 +1054,9 @@ func (f *Field) exprValue(raw json.RawMessage) expr.Value {
 	case TypeYesNo:
 		return expr.BoolV(bytes.Equal(raw, []byte("true")))
 	case TypeMultiChoice, TypeRank:
+		if s, ok := spaceSeparated(raw); ok {
+			return expr.Str(s)
+		}
 		var list []string
 		if json.Unmarshal(raw, &list) == nil {
 			return expr.Str(strings.Join(list, " "))
@@ -1180,4 +1187,42 @@ func parseXFormPoint(s string) (Geo, error) {
 		nums[i] = n
 	}
 	return Geo{Lat: nums[0], Lon: nums[1], Altitude: nums[2], Accuracy: nums[3]}, nil
+}
+
+// spaceSeparated turns a list of plain strings, as ["a","b"], into "a b" without
+// decoding JSON; ok is false for anything else (escapes, other values).
+func spaceSeparated(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	if len(in) == 0 {
+		return "", true
+	}
+	b := make([]byte, 0, len(in))
+	for len(in) > 0 {
+		if in[0] != '"' {
+			return "", false
+		}
+		end := bytes.IndexByte(in[1:], '"')
+		if end < 0 {
+			return "", false
+		}
+		item := in[1 : 1+end]
+		if bytes.IndexByte(item, '\\') >= 0 || bytes.IndexByte(item, ' ') >= 0 {
+			return "", false
+		}
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, item...)
+		in = in[2+end:]
+		if len(in) > 0 {
+			if in[0] != ',' || len(in) == 1 {
+				return "", false
+			}
+			in = in[1:]
+		}
+	}
+	return string(b), true
 }
