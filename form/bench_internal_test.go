@@ -57,7 +57,7 @@ func form200(tb testing.TB) *Template {
 }
 
 // BenchmarkExprRelevant200 evaluates a typical relevant of a 200-field form, in a
-// form filled in: `selected(${a}, 'x') and ${b} >= 18 or ${t} != ''`, references
+// form filled in: `selected(${a}, 'x') and ${b} >= 18 or ${t} != ”`, references
 // resolved through the form as the app and the store resolve them. It prints
 // expr_eval_ns, timed over its own loop so that -benchtime 1x gives a figure.
 func BenchmarkExprRelevant200(b *testing.B) {
