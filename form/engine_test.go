@@ -400,3 +400,25 @@ func TestMergeRepeatInstances(t *testing.T) {
 		t.Errorf("removed instance lost an edit: %s", a.Encode())
 	}
 }
+
+func TestMatchLanguage(t *testing.T) {
+	langs := []string{"English (en)", "Français (fr)", "Português (pt-BR)", "Kiswahili (sw)", "Hindi"}
+	for _, tt := range []struct{ locale, want string }{
+		{"fr_FR.UTF-8", "Français (fr)"},
+		{"fr-CA", "Français (fr)"},
+		{"fr", "Français (fr)"},
+		{"en_GB.UTF-8", "English (en)"},
+		{"pt_BR", "Português (pt-BR)"},
+		{"pt_PT", "Português (pt-BR)"},
+		{"sw_KE", "Kiswahili (sw)"},
+		{"hindi", "Hindi"},
+		{"de_DE.UTF-8", ""},
+		{"C.UTF-8", ""},
+		{"POSIX", ""},
+		{"", ""},
+	} {
+		if got := form.MatchLanguage(langs, tt.locale); got != tt.want {
+			t.Errorf("MatchLanguage(%q) = %q, want %q", tt.locale, got, tt.want)
+		}
+	}
+}

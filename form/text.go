@@ -133,3 +133,42 @@ func (t *Text) UnmarshalJSON(b []byte) error {
 	}
 	return errors.New("a text is a string, or an object of language names to strings")
 }
+
+// MatchLanguage picks, from a form's languages (named as XLSForm names them,
+// "French (fr)"), the one a locale such as "fr_FR.UTF-8", "fr-CA" or "fr" asks
+// for: by the code in parentheses, else by the name itself. It returns "" when
+// none matches, and the form's default language should be shown.
+func MatchLanguage(languages []string, locale string) string {
+	locale = strings.ToLower(strings.TrimSpace(locale))
+	if i := strings.IndexAny(locale, ".@"); i >= 0 {
+		locale = locale[:i]
+	}
+	if locale == "" || locale == "c" || locale == "posix" {
+		return ""
+	}
+	full := strings.ReplaceAll(locale, "_", "-")
+	base, _, _ := strings.Cut(full, "-")
+	best, bestScore := "", 0
+	for _, l := range languages {
+		code := ""
+		if i, j := strings.LastIndexByte(l, '('), strings.LastIndexByte(l, ')'); i >= 0 && j > i {
+			code = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(l[i+1:j])), "_", "-")
+		}
+		name := strings.ToLower(strings.TrimSpace(l))
+		score := 0
+		switch {
+		case code != "" && code == full:
+			score = 4
+		case code != "" && code == base:
+			score = 3
+		case code != "" && strings.HasPrefix(code, base+"-"):
+			score = 2
+		case name == full || name == base:
+			score = 1
+		}
+		if score > bestScore {
+			best, bestScore = l, score
+		}
+	}
+	return best
+}
