@@ -1,0 +1,464 @@
+package xform
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/fieldforms/fieldforms/form"
+)
+
+// list is a shared list of options, made of a secondary instance.
+type list struct {
+	name     string
+	options  []form.Option
+	valueCol string
+	labelCol string // the column of the label ("" when itext)
+	lossy    bool   // options were left out
+}
+
+// itemset is a select's itemset: its list and the filter to rewrite.
+type itemset struct {
+	el      *elem
+	nodeset string
+	list    *list
+}
+
+// row is an item of a secondary instance: its columns in order.
+type row struct {
+	cols  []string
+	vals  map[string]string
+	where string // the item's element path, or the file and line
+	el    *elem
+}
+
+// choices reads a select's options: its items, or its itemset.
+func (c *converter) choices(it *item) {
+	e := it.n.ctl.el
+	items := e.children(nsXForms, "item")
+	set := e.child(nsXForms, "itemset")
+	switch {
+	case set != nil:
+		if len(items) > 0 {
+			c.dropped(it, items[0].path(), fmt.Sprintf("%d items beside the itemset", len(items)), "the itemset's options are used")
+		}
+		c.itemsetField(it, set)
+	case len(items) == 0:
+		c.drop(it, "the select has no options")
+	default:
+		c.inlineItems(it, items)
+	}
+	if a := it.f.Appearance; strings.Contains(a, "search(") {
+		c.approx(it, e.path(), fmt.Sprintf("appearance %q", a), "options from an external file (search()) are not read: the options the form lists are offered")
+		it.f.Appearance = removeSearch(a)
+	}
+}
+
+// removeSearch removes a search(...) appearance.
+func removeSearch(a string) string {
+	i := strings.Index(a, "search(")
+	j := strings.IndexByte(a[i:], ')')
+	if j < 0 {
+		return strings.TrimSpace(a[:i])
+	}
+	return strings.Join(strings.Fields(a[:i]+" "+a[i+j+1:]), " ")
+}
+
+func (c *converter) inlineItems(it *item, items []*elem) {
+	var opts []form.Option
+	seen := map[string]bool{}
+	for _, e := range items {
+		v := e.child(nsXForms, "value")
+		value := ""
+		if v != nil {
+			value = strings.TrimSpace(v.allText())
+		}
+		o := form.Option{Value: value}
+		if l := e.child(nsXForms, "label"); l != nil {
+			t, media, _ := c.readText(it, l, it.n.path, "label")
+			o.Label, o.Media = c.plain(it, t, "an option label"), media
+		}
+		if why := badValue(value, seen); why != "" {
+			c.dropped(it, e.path(), fmt.Sprintf("option %q", value), why)
+			continue
+		}
+		seen[value] = true
+		opts = append(opts, o)
+	}
+	if len(opts) == 0 {
+		c.drop(it, "none of the select's options could be imported")
+		return
+	}
+	it.f.Options = opts
+}
+
+// badValue says why an option value cannot be carried over ("" if it can).
+func badValue(v string, seen map[string]bool) string {
+	switch {
+	case v == "":
+		return "an option needs a value"
+	case strings.ContainsAny(v, " \t\r\n"):
+		return "an option value cannot hold white space (a multiple choice answer lists values separated by spaces)"
+	case len(v) > 256:
+		return "an option value is at most 256 bytes"
+	case seen[v]:
+		return "a second option with the same value"
+	}
+	return ""
+}
+
+// instancePath is the path into a secondary instance an itemset reads.
+type instancePath struct {
+	id     string
+	steps  []string
+	preds  []string // of the last step
+	random bool
+}
+
+// parseItemset reads an itemset's nodeset: instance('id')/root/item[filter], maybe
+// in randomize(...). Paths to the form's own fields stay as written.
+func parseItemset(nodeset string) (*instancePath, error) {
+	var ip *instancePath
+	const hole = "\x00"
+	out, err := rewriteXPath(nodeset, func(p *xpath, inPred bool) (string, error) {
+		if inPred || p.Instance == "" {
+			return p.String(), nil
+		}
+		if ip != nil {
+			return "", errors.New("it reads more than one secondary instance")
+		}
+		if p.Descendant || len(p.Preds[-1]) > 0 {
+			return "", errors.New("it uses '//' or a predicate on instance()")
+		}
+		for i := range len(p.Steps) - 1 {
+			if len(p.Preds[i]) > 0 {
+				return "", errors.New("only the last step of the path may have a filter")
+			}
+		}
+		ip = &instancePath{id: p.Instance[1 : len(p.Instance)-1], steps: p.Steps, preds: p.Preds[len(p.Steps)-1]}
+		return hole, nil
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if ip == nil {
+		return nil, errors.New("it does not read a secondary instance (instance('id')/...)")
+	}
+	switch {
+	case out == hole:
+	case strings.HasPrefix(strings.ReplaceAll(out, " ", ""), "randomize("+hole):
+		ip.random = true
+	default:
+		return nil, fmt.Errorf("%q is not a path into a secondary instance", nodeset)
+	}
+	if len(ip.steps) < 1 {
+		return nil, errors.New("the path names no item")
+	}
+	return ip, nil
+}
+
+// column reads an itemset's value or label ref: a child of the item.
+func column(ref string) (string, bool) {
+	ref = strings.TrimPrefix(strings.TrimSpace(ref), "./")
+	if ref == "" || ncnameLen(ref) != len(ref) {
+		return "", false
+	}
+	return ref, true
+}
+
+// itemsetField reads a select's itemset into a list of the template's choices.
+func (c *converter) itemsetField(it *item, set *elem) {
+	nodeset := set.get("", "nodeset")
+	ip, err := parseItemset(nodeset)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not read a secondary instance") {
+			c.drop(it, fmt.Sprintf("its options come from %q, the form's own answers, which is not supported", nodeset))
+		} else {
+			c.drop(it, fmt.Sprintf("itemset %q: %v", nodeset, err))
+		}
+		return
+	}
+	if ip.random {
+		c.approx(it, set.path(), "randomize()", "the options are offered in their order, not shuffled")
+	}
+	valRef, labRef := "", ""
+	if v := set.child(nsXForms, "value"); v != nil {
+		valRef = v.get("", "ref")
+	}
+	if l := set.child(nsXForms, "label"); l != nil {
+		labRef = strings.TrimSpace(l.get("", "ref"))
+	}
+	valueCol, ok := column(valRef)
+	if !ok {
+		c.drop(it, fmt.Sprintf("itemset value ref %q is not a column of the items", valRef))
+		return
+	}
+	labelCol, itextCol := "", ""
+	if strings.HasPrefix(labRef, "jr:itext(") && strings.HasSuffix(labRef, ")") {
+		itextCol, ok = column(labRef[len("jr:itext(") : len(labRef)-1])
+	} else {
+		labelCol, ok = column(labRef)
+	}
+	if !ok {
+		c.drop(it, fmt.Sprintf("itemset label ref %q is not a column of the items", labRef))
+		return
+	}
+	key := strings.Join(append([]string{ip.id, valueCol, labelCol, itextCol}, ip.steps...), "\x00")
+	l, done := c.lists[key]
+	if !done {
+		rows, where, err := c.instanceRows(it, ip, set)
+		if err != nil {
+			return // reported
+		}
+		l = c.makeList(it, ip.id, rows, where, valueCol, labelCol, itextCol)
+		c.lists[key] = l
+		c.listOrder = append(c.listOrder, key)
+	}
+	if l == nil || len(l.options) == 0 {
+		c.drop(it, fmt.Sprintf("secondary instance %q has no option that could be imported", ip.id))
+		return
+	}
+	if l.lossy && it.status < statusApproximated {
+		it.status = statusApproximated
+	}
+	it.f.List = l.name
+	it.itemset = &itemset{el: set, nodeset: nodeset, list: l}
+}
+
+var errReported = errors.New("reported")
+
+// instanceRows reads the items of a secondary instance: inline, or from a file.
+func (c *converter) instanceRows(it *item, ip *instancePath, set *elem) ([]row, string, error) {
+	in, ok := c.secondary[ip.id]
+	if !ok {
+		c.drop(it, fmt.Sprintf("the itemset reads instance('%s'), which the form does not have", ip.id))
+		return nil, "", errReported
+	}
+	src := strings.TrimSpace(in.get("", "src"))
+	if src == "" {
+		if len(in.kids) != 1 {
+			c.drop(it, fmt.Sprintf("secondary instance %q holds %d root elements, not one", ip.id, len(in.kids)))
+			return nil, "", errReported
+		}
+		return elemRows(in.kids[0], ip.steps), in.path(), nil
+	}
+	name, ok := strings.CutPrefix(src, "jr://file-csv/")
+	if !ok {
+		name, ok = strings.CutPrefix(src, "jr://file/")
+	}
+	if !ok {
+		c.drop(it, fmt.Sprintf("its options come from %s, which Fieldforms cannot read", src))
+		return nil, "", errReported
+	}
+	if c.opts.Files == nil || !fs.ValidPath(name) {
+		c.drop(it, fmt.Sprintf("its options come from the file %s, which was not given with the form", name))
+		return nil, "", errReported
+	}
+	data, err := readLimited(c.opts.Files, name)
+	if err != nil {
+		c.drop(it, fmt.Sprintf("its options come from the file %s, which could not be read: %v", name, err))
+		return nil, "", errReported
+	}
+	if strings.HasSuffix(strings.ToLower(name), ".csv") {
+		rows, err := csvRows(data, name)
+		if err != nil {
+			c.drop(it, fmt.Sprintf("%s: %v", name, err))
+			return nil, "", errReported
+		}
+		return rows, name, nil
+	}
+	root, err := parseXML(bytes.NewReader(data))
+	if err != nil {
+		c.drop(it, fmt.Sprintf("%s: %v", name, err))
+		return nil, "", errReported
+	}
+	return elemRows(root, ip.steps), name, nil
+}
+
+func readLimited(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("over the limit of %d bytes", MaxFileSize)
+	}
+	return data, nil
+}
+
+// elemRows finds the items a path names below an instance's root element: the
+// first step is the root itself.
+func elemRows(root *elem, steps []string) []row {
+	match := func(e *elem, step string) bool {
+		if step == "*" {
+			return true
+		}
+		if i := strings.IndexByte(step, ':'); i >= 0 {
+			step = step[i+1:]
+		}
+		return e.local == step
+	}
+	if !match(root, steps[0]) {
+		return nil
+	}
+	cur := []*elem{root}
+	for _, s := range steps[1:] {
+		var next []*elem
+		for _, e := range cur {
+			for _, k := range e.kids {
+				if match(k, s) {
+					next = append(next, k)
+				}
+			}
+		}
+		cur = next
+	}
+	rows := make([]row, 0, len(cur))
+	for _, e := range cur {
+		r := row{vals: map[string]string{}, where: e.path(), el: e}
+		for _, k := range e.kids {
+			if _, dup := r.vals[k.local]; dup {
+				continue
+			}
+			r.cols = append(r.cols, k.local)
+			r.vals[k.local] = strings.TrimSpace(k.allText())
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// csvRows reads a CSV file of options: a header row, then one option a row.
+func csvRows(data []byte, name string) ([]row, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	head, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("no header row: %v", err)
+	}
+	for i := range head {
+		head[i] = strings.TrimSpace(head[i])
+	}
+	var rows []row
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		rw := row{vals: map[string]string{}, where: fmt.Sprintf("%s line %d", name, line)}
+		for i, v := range rec {
+			if i >= len(head) || head[i] == "" {
+				continue
+			}
+			if _, dup := rw.vals[head[i]]; dup {
+				continue
+			}
+			rw.cols = append(rw.cols, head[i])
+			rw.vals[head[i]] = strings.TrimSpace(v)
+		}
+		rows = append(rows, rw)
+	}
+	return rows, nil
+}
+
+// makeList turns the items of a secondary instance into a list of options.
+func (c *converter) makeList(it *item, id string, rows []row, where, valueCol, labelCol, itextCol string) *list {
+	l := &list{name: c.listName(id), valueCol: valueCol, labelCol: labelCol}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		v := r.vals[valueCol]
+		if why := badValue(v, seen); why != "" {
+			c.dropped(nil, r.where, fmt.Sprintf("option %q of list %q", v, id), why)
+			l.lossy = true
+			continue
+		}
+		seen[v] = true
+		o := form.Option{Value: v}
+		if itextCol != "" {
+			if tid := r.vals[itextCol]; tid != "" {
+				t, media, _ := c.itextText(it, r.el, tid, it.n.path, "label")
+				o.Label, o.Media = c.plain(it, t, "an option label"), media
+			}
+		} else {
+			m := map[string]string{"": r.vals[labelCol]}
+			for _, col := range r.cols {
+				if lang, ok := strings.CutPrefix(col, labelCol+"::"); ok {
+					m[strings.TrimSpace(lang)] = r.vals[col]
+				}
+			}
+			o.Label = form.Texts(m)
+		}
+		for _, col := range r.cols {
+			if col == valueCol || col == labelCol || col == itextCol || strings.Contains(col, "::") || !form.ValidName(col) {
+				continue
+			}
+			if o.Filter == nil {
+				o.Filter = map[string]string{}
+			}
+			o.Filter[col] = r.vals[col]
+		}
+		l.options = append(l.options, o)
+	}
+	if len(rows) == 0 {
+		c.warn(where, fmt.Sprintf("secondary instance %q has no items", id))
+	}
+	if len(l.options) > form.MaxOptions {
+		c.approx(nil, where, fmt.Sprintf("list %q of %d options", id, len(l.options)), fmt.Sprintf("only the first %d are kept", form.MaxOptions))
+		l.options = l.options[:form.MaxOptions]
+		l.lossy = true
+	}
+	return l
+}
+
+// listName makes a list name of an instance id: a valid name, not yet used.
+func (c *converter) listName(id string) string {
+	base := id
+	if !form.ValidName(base) {
+		var b strings.Builder
+		for i, r := range id {
+			switch {
+			case r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z':
+				b.WriteRune(r)
+			case i > 0 && (r == '-' || r == '.' || '0' <= r && r <= '9'):
+				b.WriteRune(r)
+			default:
+				b.WriteByte('_')
+			}
+		}
+		base = b.String()
+		if len(base) > 100 {
+			base = base[:100]
+		}
+		if !form.ValidName(base) {
+			base = "list"
+		}
+	}
+	name := base
+	for n := 2; c.tplListUsed(name); n++ {
+		name = fmt.Sprintf("%s_%d", base, n)
+	}
+	return name
+}
+
+func (c *converter) tplListUsed(name string) bool {
+	for _, l := range c.lists {
+		if l != nil && l.name == name {
+			return true
+		}
+	}
+	return false
+}
