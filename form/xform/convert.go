@@ -39,9 +39,9 @@ type converter struct {
 	actions  []*action
 	byTarget map[string][]*action
 	top      []*item
-	order   int // body order counter
+	order    int // body order counter
 
-	items     []*item // every field item, in instance order
+	items     []*item        // every field item, in instance order
 	names     map[string]int // kept fields by name
 	lists     map[string]*list
 	listOrder []string
@@ -95,9 +95,9 @@ type item struct {
 
 	// Expressions and texts as the XForm writes them, rewritten once the fields are
 	// known (see exprs.go). The keys are template rule names.
-	exprs map[string]string
-	texts map[string]rtext // label, help, guidance, constraint_message, required_message
-	trig    []*item // fields whose change runs the calculation (setvalue)
+	exprs   map[string]string
+	texts   map[string]rtext // label, help, guidance, constraint_message, required_message
+	trig    []*item          // fields whose change runs the calculation (setvalue)
 	itemset *itemset
 
 	meta      bool   // filled by itself (a preload, instanceID): its bind's rules do not apply
