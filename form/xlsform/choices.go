@@ -76,6 +76,24 @@ func (c *converter) readChoices() error {
 		return &Error{Sheet: "choices", Row: 1, Msg: fmt.Sprintf("the choices sheet has no %s column (it needs list_name, name and label)", missing)}
 	}
 	allowDup := yes(c.set.get("allow_choice_duplicates"))
+	type spacedValues struct {
+		row       int
+		first, to string
+		n         int
+	}
+	spaced := map[string]*spacedValues{}
+	var spacedOrder []string
+	defer func() {
+		for _, list := range spacedOrder {
+			sp := spaced[list]
+			what := fmt.Sprintf("choice %q of list %q", sp.first, list)
+			if sp.n > 1 {
+				what = fmt.Sprintf("%d choices of list %q with spaces in their names, from row %d (%q)", sp.n, list, sp.row, sp.first)
+			}
+			c.approx(rowKey{sheetChoices, sp.row, "name"}, what,
+				fmt.Sprintf("choice values have no spaces (a multiple choice answer lists values separated by spaces): they are joined with _, as %q", sp.to))
+		}
+	}()
 	seen := map[string]map[string]int{} // list → value → row
 	for i := 1; i < len(sh.rows); i++ {
 		r := i + 1
@@ -119,8 +137,13 @@ func (c *converter) readChoices() error {
 		orig := value
 		if strings.IndexFunc(value, unicode.IsSpace) >= 0 {
 			value = strings.Join(strings.Fields(value), "_")
-			c.approx(rowKey{sheetChoices, r, "name"}, fmt.Sprintf("choice %q of list %q", orig, list),
-				fmt.Sprintf("choice values have no spaces (a multiple choice answer lists values separated by spaces): the value is %q", value))
+			sp := spaced[list]
+			if sp == nil {
+				sp = &spacedValues{row: r, first: orig, to: value}
+				spaced[list] = sp
+				spacedOrder = append(spacedOrder, list)
+			}
+			sp.n++
 		}
 		if len(value) > 256 {
 			c.drop(rowKey{sheetChoices, r, "name"}, fmt.Sprintf("choice %.40q… of list %q", value, list), "a choice value is at most 256 bytes")
@@ -231,13 +254,7 @@ func (c *converter) fileList(file string, params map[string]string) (cl *choiceL
 	return cl, why
 }
 
-func fileListName(file string) string {
-	name := path.Base(file)
-	if !form.ValidName(name) {
-		return name
-	}
-	return name
-}
+func fileListName(file string) string { return path.Base(strings.ReplaceAll(file, `\`, "/")) }
 
 func (c *converter) loadFileList(file, valueCol, labelCol string) (*choiceList, string) {
 	if c.opts.Files == nil {

@@ -64,7 +64,15 @@ func (c *converter) compile() error {
 		}
 		fields, paths := c.assemble(c.root, "")
 		if len(fields) == 0 {
-			return &Error{Sheet: "survey", Msg: "no question of the form can be imported (see what was dropped)"}
+			e := &Error{Sheet: "survey", Msg: "no question of the form can be imported"}
+			for _, d := range c.rep.Dropped {
+				if d.key.sheet == sheetSurvey && d.key.row > 0 {
+					e.Row, e.Column = d.key.row, d.key.col
+					e.Msg += fmt.Sprintf("; the first dropped: %s: %s", d.What, d.Why)
+					break
+				}
+			}
+			return e
 		}
 		c.tpl.Fields = fields
 		data := c.tpl.Encode()
@@ -267,7 +275,7 @@ func (c *converter) dropRule(it *item, rule, why string) {
 	f := &it.f
 	col := ruleColumns[rule]
 	src := ruleSource(f, rule)
-	if v, ok := it.exprCols[col]; ok && rule != "default" {
+	if v, ok := it.exprCols[col]; ok {
 		src = v
 	}
 	at := rowKey{sheetSurvey, it.row, col}
@@ -298,7 +306,7 @@ func (c *converter) dropRule(it *item, rule, why string) {
 	if it.generated && it.row == 0 {
 		at = rowKey{sheetSurvey, 0, ""}
 	}
-	c.drop(at, fmt.Sprintf("%s %q", col, src), why)
+	c.drop(at, fmt.Sprintf("%s %s", col, quote(src)), why)
 	if f.Type == form.TypeCalculate && f.Calculation == "" && len(f.Trigger) == 0 && !it.dropped {
 		if f.DefaultExpr != "" || f.Default != nil {
 			f.Type = form.TypeHidden // still set once by its default

@@ -138,14 +138,14 @@ func (c *converter) checkSheets() error {
 		switch n := strings.ToLower(strings.TrimSpace(s.name)); n {
 		case "survey", "choices", "settings":
 		case "external_choices":
-			c.drop(rowKey{sheetOther, 0, "external_choices sheet"}, "the external_choices sheet", "select_one_external questions, which read it, are not supported")
+			c.drop(rowKey{sheetOther, 0, s.name}, "the external_choices sheet", "select_one_external questions, which read it, are not supported")
 		case "entities":
-			c.drop(rowKey{sheetOther, 0, "entities sheet"}, "the entities sheet", "ODK entities (records that update shared datasets) are not supported")
+			c.drop(rowKey{sheetOther, 0, s.name}, "the entities sheet", "ODK entities (records that update shared datasets) are not supported")
 		case "osm":
-			c.drop(rowKey{sheetOther, 0, "osm sheet"}, "the osm sheet", "OpenStreetMap questions are not supported")
+			c.drop(rowKey{sheetOther, 0, s.name}, "the osm sheet", "OpenStreetMap questions are not supported")
 		default:
 			if !strings.HasPrefix(n, "_") {
-				c.warn(rowKey{sheetOther, 0, fmt.Sprintf("%s sheet", s.name)}, "not an XLSForm sheet (survey, choices, settings); not read")
+				c.warn(rowKey{sheetOther, 0, s.name}, "not an XLSForm sheet (survey, choices, settings); not read")
 			}
 		}
 	}
@@ -314,6 +314,14 @@ func (c *converter) readSurvey() error {
 		}
 		c.typedRows = append(c.typedRows, r)
 		at := rowKey{sheetSurvey, r, ""}
+		if k, ok := settingAliases[snake(typ)]; ok && (k == "form_title" || k == "form_id") {
+			// pyxform reads "set form title" and "set form id" rows as settings, with
+			// the value in the name column; the settings sheet wins.
+			if v := d.vals["name"]; v != "" && c.set.vals[k] == "" {
+				c.set.vals[k], c.set.cols[k], c.set.where[k] = v, "name", rowKey{sheetSurvey, r, "name"}
+			}
+			continue
+		}
 		if v, ok := d.vals["disabled"]; ok && yes(v) {
 			c.drop(at, fmt.Sprintf("%s %q", typ, d.vals["name"]), "the row is disabled (its disabled column says yes)")
 			continue
@@ -448,9 +456,9 @@ func (c *converter) common(it *item, d rowData) error {
 		at := rowKey{sheetSurvey, it.row, col.raw}
 		switch col.base {
 		case "bind", "body", "instance":
-			c.drop(at, fmt.Sprintf("%s %q", col.raw, v), fmt.Sprintf("an XForm %s attribute (%s) that Fieldforms templates have no place for", col.base, col.attr))
+			c.drop(at, fmt.Sprintf("%s %s", col.raw, quote(v)), fmt.Sprintf("an XForm %s attribute (%s) that Fieldforms templates have no place for", col.base, col.attr))
 		default:
-			c.drop(at, fmt.Sprintf("%s %q", col.raw, v), unsupportedColumns[strings.TrimPrefix(col.base, "x:")])
+			c.drop(at, fmt.Sprintf("%s %s", col.raw, quote(v)), unsupportedColumns[strings.TrimPrefix(col.base, "x:")])
 		}
 	}
 	return nil

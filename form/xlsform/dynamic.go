@@ -2,6 +2,7 @@ package xlsform
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -144,8 +145,7 @@ func literalDefault(s string, t form.FieldType) (raw json.RawMessage, ok bool) {
 	str := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
 	switch t {
 	case form.TypeInteger, form.TypeDecimal, form.TypeRange:
-		if n, err := strconv.ParseFloat(s, 64); err == nil && json.Valid([]byte(s)) {
-			_ = n
+		if _, err := strconv.ParseFloat(s, 64); err == nil && json.Valid([]byte(s)) {
 			return json.RawMessage(s), true
 		}
 		if n, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
@@ -176,7 +176,20 @@ func literalDefault(s string, t form.FieldType) (raw json.RawMessage, ok bool) {
 		}
 		b, _ := json.Marshal(pts)
 		return b, true
+	case form.TypeTime:
+		// A time typed into a spreadsheet cell can arrive as the fraction of a day.
+		if n, err := strconv.ParseFloat(s, 64); err == nil && n >= 0 && n < 1 {
+			secs := int(n*86400 + 0.5)
+			return str(fmt.Sprintf("%02d:%02d:%02d", secs/3600%24, secs/60%60, secs%60)), true
+		}
+		return str(s), true
 	case form.TypeDate:
+		// A date typed into a spreadsheet cell can arrive as its serial number.
+		if n, err := strconv.ParseFloat(s, 64); err == nil && n >= 1 && n < 2958466 && n == float64(int(n)) {
+			if d, ok := excelDate(n, false); ok {
+				return str(d), true
+			}
+		}
 		if len(s) > 10 && reDate.MatchString(s) && (strings.HasSuffix(s, " 00:00:00") || strings.HasSuffix(s, "T00:00:00")) {
 			s = s[:10]
 		}

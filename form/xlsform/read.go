@@ -2,7 +2,6 @@ package xlsform
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/extrame/xls"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -227,6 +225,9 @@ func clean(s string) string {
 	if len(s) > maxCellBytes {
 		s = s[:maxCellBytes]
 	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "") // the .xls reader pads strings split across records
+	}
 	s = strings.TrimSpace(s)
 	if strings.ContainsAny(s, "\u00a0\u2018\u2019\u201c\u201d") {
 		s = smartQuotes.Replace(s)
@@ -236,111 +237,5 @@ func clean(s string) string {
 
 var smartQuotes = strings.NewReplacer("\u00a0", " ", "\u2018", "'", "\u2019", "'", "\u201c", `"`, "\u201d", `"`)
 
-// readXLS reads a BIFF (Excel 97-2003) workbook. The reader it uses is fragile on
-// damaged files: any panic becomes an error.
-func readXLS(ctx context.Context, r io.ReaderAt, size int64) (wb *workbook, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			wb, err = nil, &Error{Msg: fmt.Sprintf("the .xls workbook could not be read: %v", p), err: ErrNotXLSForm}
-		}
-	}()
-	head := make([]byte, 8)
-	if n, _ := r.ReadAt(head, 0); n < 8 || string(head) != "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" {
-		return nil, &Error{Msg: "not an .xls workbook (no OLE2 signature)", err: ErrNotXLSForm}
-	}
-	book, err := xls.OpenReader(io.NewSectionReader(r, 0, size), "utf-8")
-	if err != nil || book == nil {
-		msg := "not an .xls workbook"
-		if err != nil {
-			msg += ": " + err.Error()
-		}
-		return nil, &Error{Msg: msg, err: ErrNotXLSForm}
-	}
-	if book.Is5ver {
-		return nil, &Error{Msg: "the .xls workbook is in the Excel 5.0/95 format; save it as .xlsx", err: ErrNotXLSForm}
-	}
-	wb = &workbook{format: "xls"}
-	n := book.NumSheets()
-	for i := 0; i < n; i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ws := xlsSheet(book, i)
-		if ws == nil {
-			return nil, &Error{Msg: fmt.Sprintf("sheet %d of the .xls workbook could not be read", i+1), err: ErrNotXLSForm}
-		}
-		s := &sheet{name: ws.Name}
-		wb.sheets = append(wb.sheets, s)
-		if !xlsformSheets[strings.ToLower(strings.TrimSpace(ws.Name))] && n > 1 {
-			continue
-		}
-		last := int(ws.MaxRow)
-		if last+1 > maxSheetRows {
-			return nil, &Error{Sheet: ws.Name, Msg: fmt.Sprintf("%d rows is over the limit of %d", last+1, maxSheetRows)}
-		}
-		width := 256
-		for ri := 0; ri <= last; ri++ {
-			row := xlsRow(ws, ri)
-			var cells []string
-			if row != nil {
-				w := width
-				if ri > 0 {
-					w = min(max(row.LastCol()+1, len(s.rows[0])), 256)
-				}
-				cells = make([]string, 0, w)
-				for c := 0; c < w; c++ {
-					v := xlsCol(row, c)
-					if v == "FormulaCol" {
-						wb.warnings = append(wb.warnings, Warning{Row: fmt.Sprintf("%s row %d", strings.ToLower(ws.Name), ri+1),
-							Message: fmt.Sprintf("the cell in column %d holds a formula whose value cannot be read from an .xls file; it is read as empty (save the form as .xlsx)", c+1)})
-						v = ""
-					}
-					cells = append(cells, clean(v))
-				}
-				for len(cells) > 0 && cells[len(cells)-1] == "" {
-					cells = cells[:len(cells)-1]
-				}
-			}
-			s.rows = append(s.rows, cells)
-		}
-		for len(s.rows) > 0 && len(s.rows[len(s.rows)-1]) == 0 {
-			s.rows = s.rows[:len(s.rows)-1]
-		}
-	}
-	return wb, nil
-}
-
-// xlsSheet returns sheet i, nil when the reader fails on it.
-func xlsSheet(book *xls.WorkBook, i int) (ws *xls.WorkSheet) {
-	defer func() {
-		if recover() != nil {
-			ws = nil
-		}
-	}()
-	return book.GetSheet(i)
-}
-
-// xlsRow returns row i, nil when the sheet lacks it (the reader panics then).
-func xlsRow(ws *xls.WorkSheet, i int) (row *xls.Row) {
-	if i < 0 || i > int(ws.MaxRow) {
-		return nil
-	}
-	defer func() {
-		if recover() != nil {
-			row = nil
-		}
-	}()
-	return ws.Row(i)
-}
-
-// xlsCol returns a cell's text, "" when the reader fails on it.
-func xlsCol(row *xls.Row, c int) (s string) {
-	defer func() {
-		if recover() != nil {
-			s = ""
-		}
-	}()
-	return row.Col(c)
-}
-
-var errNoSurvey = errors.New("no survey sheet")
+// oleMagic starts every OLE2 compound file, .xls workbooks among them.
+const oleMagic = "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fieldforms/fieldforms/form"
 )
@@ -139,9 +141,13 @@ func (r *Report) Text() string {
 			b.WriteString(".\n")
 		}
 	}
-	fmt.Fprintf(&b, "Survey rows: %d, %d carried over exactly", r.rows, r.Imported)
-	if n := r.rows - r.Imported; n > 0 {
-		fmt.Fprintf(&b, ", %d with something approximated or dropped", n)
+	if r.rows > 0 {
+		fmt.Fprintf(&b, "Survey rows: %d, %d carried over exactly", r.rows, r.Imported)
+		if n := r.rows - r.Imported; n > 0 {
+			fmt.Fprintf(&b, ", %d with something approximated or dropped", n)
+		}
+	} else {
+		fmt.Fprintf(&b, "Carried over exactly: %d", r.Imported)
 	}
 	b.WriteString(".\n")
 	if len(r.Approximated) > 0 {
@@ -163,6 +169,19 @@ func (r *Report) Text() string {
 		}
 	}
 	return b.String()
+}
+
+// quote quotes a cell for the report, shortened when long.
+func quote(s string) string {
+	const max = 80
+	if len(s) > max {
+		i := max
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		return strconv.Quote(s[:i]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 func plural(n int, what string) string {

@@ -13,6 +13,7 @@ type settings struct {
 	vals  map[string]string // by canonical name
 	cols  map[string]string // canonical name → header as written
 	found bool              // the workbook has a settings sheet
+	where map[string]rowKey // settings given on the survey sheet (set form title)
 }
 
 func (s settings) get(k string) string { return s.vals[k] }
@@ -30,6 +31,9 @@ var settingAliases = map[string]string{
 	"sms_keyword": "sms_keyword", "client_editable": "client_editable", "add_none_option": "add_none_option",
 	"flat": "flat", "entities_version": "entities_version",
 }
+
+// booleanSettings change nothing when they are no.
+var booleanSettings = map[string]bool{"omit_instanceid": true, "client_editable": true, "add_none_option": true, "flat": true}
 
 // droppedSettings say why a setting is not carried over.
 var droppedSettings = map[string]string{
@@ -52,7 +56,7 @@ var droppedSettings = map[string]string{
 
 func (c *converter) readSettings() {
 	sh := c.wb.find("settings")
-	c.set = settings{vals: map[string]string{}, cols: map[string]string{}}
+	c.set = settings{vals: map[string]string{}, cols: map[string]string{}, where: map[string]rowKey{}}
 	if sh == nil {
 		return
 	}
@@ -97,6 +101,9 @@ func (c *converter) readSettings() {
 func (c *converter) applySettings() {
 	tpl := c.tpl
 	at := func(k string) rowKey {
+		if w, ok := c.set.where[k]; ok {
+			return w
+		}
 		if !c.set.found {
 			return rowKey{sheetSettings, 0, ""}
 		}
@@ -149,8 +156,8 @@ func (c *converter) applySettings() {
 		c.approx(at("style"), fmt.Sprintf("style %q", s), "Fieldforms lays out every form its own way; the style (pages, theme-grid) is not applied")
 	}
 	for _, k := range sortedKeys(droppedSettings) {
-		if v := c.set.get(k); v != "" {
-			c.drop(at(k), fmt.Sprintf("%s %q", c.set.cols[k], v), droppedSettings[k])
+		if v := c.set.get(k); v != "" && !(booleanSettings[k] && no(v)) {
+			c.drop(at(k), fmt.Sprintf("%s %s", c.set.cols[k], quote(v)), droppedSettings[k])
 		}
 	}
 }
@@ -171,7 +178,7 @@ func templateID(s string) string {
 				b.WriteRune(r)
 			}
 		default:
-			if b.Len() > 0 {
+			if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
 				b.WriteByte('-')
 			}
 		}

@@ -16,7 +16,7 @@ type typeSpec struct {
 	drop     string // not carried over: why
 }
 
-// The question types, by their name in lower case (pyxform's aliases included).
+// The question types, by name (pyxform's aliases included).
 var questionTypes = map[string]typeSpec{
 	"text": {t: form.TypeText}, "string": {t: form.TypeText}, "add text prompt": {t: form.TypeText}, "q string": {t: form.TypeText},
 	"integer": {t: form.TypeInteger}, "int": {t: form.TypeInteger}, "add integer prompt": {t: form.TypeInteger}, "q int": {t: form.TypeInteger},
@@ -52,6 +52,8 @@ var questionTypes = map[string]typeSpec{
 	"get phone number": {t: form.TypeHidden, meta: "phonenumber"}, "uri:phonenumber": {t: form.TypeHidden, meta: "phonenumber"},
 	"email": {t: form.TypeHidden, meta: "email"}, "uri:email": {t: form.TypeHidden, meta: "email"},
 
+	"tel": {t: form.TypeText, approx: "a text question: tel (a phone number input of CHT's XLSForm dialect) is not an XLSForm type"},
+
 	"start-geopoint": {t: form.TypeGeo, approx: "a location question: the worker records it, it is not taken by itself when the form is opened"},
 
 	"simserial":           {drop: dropSIM},
@@ -76,12 +78,12 @@ const (
 )
 
 var (
-	reBegin = regexp.MustCompile(`(?i)^(begin|end)[ _](group|repeat|lgroup|looped group|loop|table-list|table_list)( (over )?(\S+))?$`)
-	reEnd   = regexp.MustCompile(`(?i)^(end)[ _](group|repeat|lgroup|looped group|loop|table-list|table_list)$`)
-	reSel   = regexp.MustCompile(`(?i)^(select_one_from_file|select_multiple_from_file|select one from file|select multiple from file|` +
+	reBegin = regexp.MustCompile(`^(begin|end)[ _](group|repeat|lgroup|looped group|loop|table-list|table_list)( (over )?(\S+))?$`)
+	reEnd   = regexp.MustCompile(`^(end)[ _](group|repeat|lgroup|looped group|loop|table-list|table_list)$`)
+	reSel   = regexp.MustCompile(`^(select_one_from_file|select_multiple_from_file|select one from file|select multiple from file|` +
 		`select_one_external|select one external|select_one|select one|select1|select_multiple|select multiple|select all that apply from|` +
 		`select all that apply|select one from|add select one prompt using|add select multiple prompt using|select one using|select multiple using|rank) (\S+)( (or specify other|or_other|or other))?$`)
-	reOSM = regexp.MustCompile(`(?i)^osm \S+$`)
+	reOSM = regexp.MustCompile(`^osm \S+$`)
 )
 
 // parsedType is a survey row's type cell, parsed.
@@ -129,7 +131,12 @@ func parseType(s string) parsedType {
 		p.spec, p.known = questionTypes["osm"], true
 		return p
 	}
-	spec, ok := questionTypes[strings.ToLower(s)]
+	// Types are matched as written, as pyxform does ("Text" is not a type), but for
+	// the dateTime spellings.
+	spec, ok := questionTypes[s]
+	if !ok && strings.Contains(s, "dateTime") {
+		spec, ok = questionTypes[strings.ReplaceAll(s, "dateTime", "datetime")]
+	}
 	p.spec, p.known = spec, ok
 	return p
 }

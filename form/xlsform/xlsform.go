@@ -101,24 +101,37 @@ const MaxFileSize = 64 << 20
 
 // Import reads an XLSForm workbook, chosen by the extension of name: .xlsx (also
 // .xlsm) or .xls. Other files are refused with an error wrapping ErrNotXLSForm.
-func Import(ctx context.Context, name string, r io.ReaderAt, size int64, opts Options) (*Report, error) {
+func Import(ctx context.Context, name string, r io.ReaderAt, size int64, opts Options) (rep *Report, err error) {
+	defer func() {
+		// A bug here must not take the caller down with it.
+		if p := recover(); p != nil {
+			rep, err = nil, &Error{Msg: fmt.Sprintf("internal error while importing %s: %v", baseName(name), p)}
+		}
+	}()
 	if opts.FileName == "" {
 		opts.FileName = name
 	}
 	if size < 0 || size > MaxFileSize {
 		return nil, &Error{Msg: fmt.Sprintf("%s: %d bytes is over the limit of %d", baseName(name), size, MaxFileSize)}
 	}
-	var (
-		wb  *workbook
-		err error
-	)
-	switch ext := strings.ToLower(filepath.Ext(name)); ext {
-	case ".xlsx", ".xlsm":
-		wb, err = readXLSX(ctx, r, size)
-	case ".xls":
-		wb, err = readXLS(ctx, r, size)
-	default:
+	var wb *workbook
+	ext := strings.ToLower(filepath.Ext(name))
+	if ext != ".xlsx" && ext != ".xlsm" && ext != ".xls" {
 		return nil, &Error{Msg: fmt.Sprintf("%s: expected an XLSForm workbook (.xlsx or .xls), not %q", baseName(name), ext), err: ErrNotXLSForm}
+	}
+	// The content decides: an .xls saved under the name .xlsx (or the other way
+	// round) is still read.
+	magic := make([]byte, 8)
+	n, _ := r.ReadAt(magic, 0)
+	switch {
+	case n >= 4 && string(magic[:4]) == "PK\x03\x04":
+		wb, err = readXLSX(ctx, r, size)
+	case n == 8 && string(magic) == oleMagic:
+		wb, err = readXLS(ctx, r, size)
+	case ext == ".xls":
+		return nil, &Error{Msg: baseName(name) + ": not an .xls workbook (no OLE2 signature)", err: ErrNotXLSForm}
+	default:
+		return nil, &Error{Msg: baseName(name) + ": not an .xlsx workbook (not a zip archive)", err: ErrNotXLSForm}
 	}
 	if err != nil {
 		return nil, err
