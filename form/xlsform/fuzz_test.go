@@ -106,4 +106,3 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 	}
 }
-
