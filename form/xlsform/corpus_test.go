@@ -28,14 +28,22 @@ func corpusFiles(tb testing.TB) []string {
 		tb.Skip("no corpus: " + corpusDir + " does not exist yet")
 	}
 	var files []string
-	err := filepath.WalkDir(corpusDir, func(p string, d fs.DirEntry, err error) error {
+	root := corpusDir
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r // the corpus may be a link to where it is being gathered
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		switch strings.ToLower(filepath.Ext(p)) {
 		case ".xlsx", ".xls", ".xlsm":
 			if !d.IsDir() {
-				files = append(files, p)
+				rel, err := filepath.Rel(root, p)
+				if err != nil {
+					return err
+				}
+				files = append(files, filepath.Join(corpusDir, rel))
 			}
 		}
 		return nil

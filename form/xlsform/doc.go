@@ -91,10 +91,12 @@
 // # Caveats
 //
 // Choices loaded from files are copied into the template: a changed file needs a new
-// import. Reading .xls (Excel 97-2003) files relies on a small reader: formula cells
-// read as empty (with a warning), boolean cells are not seen, date cells may read
-// in another form, and very large shared-string tables may be read wrong; save such
-// forms as .xlsx. Rows after 60 empty rows are read (pyxform stops there). A begin
-// loop is dropped with everything inside it. Expressions are checked by the
-// engine as it is today: as it learns functions, fewer rules are dropped.
+// import. .xls (Excel 97-2003) workbooks are read by this package's own BIFF8 reader
+// (the OLE2 container by mscfb): cells as saved, formulas by their last computed
+// value; Excel 5.0/95 and password-protected workbooks are refused. The file's
+// content decides how it is read, whatever its extension says. Rows after 60 empty
+// rows are read (pyxform stops there). A begin loop is dropped with everything
+// inside it. Question types are matched as written, as pyxform does ("Text" is
+// unknown). Expressions are checked by the engine as it is today: as it learns
+// functions, fewer rules are dropped.
 package xlsform
