@@ -18,7 +18,9 @@
 //	recordview.go a record: values, attachments, procedures, history, Edit,
 //	              Delete, Restore (attachments.go fetches photos and files)
 //	templates.go  the template picker behind New form
-//	formview.go   filling in a form (NewFormView)
+//	formview*.go  filling in a form (NewFormView): one screen in files by
+//	              concern (outline, rows, pages and navigation, language,
+//	              saving, files); fields*.go are its inputs, one per type
 //	syncbar.go    the always-visible sync status and the refused changes
 //	settings.go   device name, enrolment, server; rebuild, export, verify
 //

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ var fieldNull = json.RawMessage("null")
 
 func newFieldInput(f *form.Field, h fieldHooks) fieldInput {
 	switch f.Type {
-	case form.TypeText, form.TypeMultiline:
+	case form.TypeText, form.TypeMultiline, form.TypeBarcode:
 		return newFieldTextInput(f, h)
 	case form.TypeInteger, form.TypeDecimal:
 		return newFieldNumberInput(f, h)
@@ -98,16 +99,24 @@ func newFieldInput(f *form.Field, h fieldHooks) fieldInput {
 		return newFieldChoiceInput(f, h)
 	case form.TypeMultiChoice:
 		return newFieldMultiChoiceInput(f, h)
+	case form.TypeRank:
+		return newFieldRankInput(f, h)
+	case form.TypeRange:
+		return newFieldRangeInput(f, h)
+	case form.TypeAcknowledge:
+		return newFieldAcknowledgeInput(h)
 	case form.TypeYesNo:
 		return newFieldYesNoInput(h)
 	case form.TypeSignature:
 		return newFieldSignatureInput(h)
-	case form.TypePhoto, form.TypeFile:
+	case form.TypePhoto, form.TypeFile, form.TypeAudio, form.TypeVideo:
 		return newFieldAttachInput(f, h)
 	case form.TypeGeo:
 		return newFieldGeoInput(h)
+	case form.TypeGeoTrace, form.TypeGeoShape:
+		return newFieldGeoPointsInput(f, h)
 	}
-	return nil // notes hold no value; the template package knows no other type
+	return nil // notes, groups and repeats hold no value; hidden and calculated fields are not asked
 }
 
 // fieldTyped reports whether a field's value is typed key by key: it is checked
@@ -115,7 +124,7 @@ func newFieldInput(f *form.Field, h fieldHooks) fieldInput {
 func fieldTyped(t form.FieldType) bool {
 	switch t {
 	case form.TypeText, form.TypeMultiline, form.TypeInteger, form.TypeDecimal, form.TypeDate,
-		form.TypeTime, form.TypeDateTime, form.TypeGeo:
+		form.TypeTime, form.TypeDateTime, form.TypeGeo, form.TypeBarcode, form.TypeGeoTrace, form.TypeGeoShape:
 		return true
 	}
 	return false
@@ -172,7 +181,8 @@ func fieldNumberRune(decimal bool) func(rune) bool {
 	}
 }
 
-// fieldTextInput: text (one line) and multiline.
+// fieldTextInput: text (one line), multiline, and barcode: the code's text, typed
+// (reading it from a photo of the code may come later).
 type fieldTextInput struct{ entry *formEntry }
 
 func newFieldTextInput(f *form.Field, h fieldHooks) *fieldTextInput {
@@ -446,7 +456,7 @@ type fieldDateTimeInput struct {
 func newFieldDateTimeInput(h fieldHooks) *fieldDateTimeInput {
 	in := &fieldDateTimeInput{date: newFormDateEntry(h), clock: newFormClockEntry(h), loc: h.loc}
 	// Moving from the date to the time is not leaving the field.
-	in.date.onLeft = groupLeft(h, in.date, in.clock)
+	in.date.onLeft = groupLeft(h, func() []fyne.Focusable { return []fyne.Focusable{in.date, in.clock} })
 	in.clock.onLeft = in.date.onLeft
 	in.zone = widget.NewLabel(formZoneText(h.now().In(h.loc)))
 	in.zone.Importance = widget.LowImportance
@@ -514,156 +524,6 @@ func (in *fieldDateTimeInput) value() (json.RawMessage, error) {
 	return fieldJSON(t.Format(time.RFC3339)), nil
 }
 
-// fieldOptionLabels returns the labels a choice shows, made unique, and the value of
-// each label.
-func fieldOptionLabels(f *form.Field) ([]string, map[string]string) {
-	opts := f.ChoiceOptions()
-	labels := make([]string, len(opts))
-	values := make(map[string]string, len(opts))
-	for i, o := range opts {
-		l := o.Label.String()
-		if l == "" {
-			l = o.Value
-		}
-		if _, dup := values[l]; dup {
-			l = fmt.Sprintf("%s (%s)", l, o.Value)
-		}
-		labels[i], values[l] = l, o.Value
-	}
-	return labels, values
-}
-
-// fieldRadioLimit is the most options a choice shows as radio buttons; more go in a
-// drop-down list.
-const fieldRadioLimit = 5
-
-// fieldChoiceInput: one of the options, as radio buttons or a drop-down list. Tapping the
-// chosen radio button again, or the clear button, leaves the field unanswered.
-type fieldChoiceInput struct {
-	labels []string
-	values map[string]string // label → value
-	radio  *widget.RadioGroup
-	sel    *widget.Select
-	clear  *widget.Button
-	obj    fyne.CanvasObject
-}
-
-func newFieldChoiceInput(f *form.Field, h fieldHooks) *fieldChoiceInput {
-	in := &fieldChoiceInput{}
-	in.labels, in.values = fieldOptionLabels(f)
-	if len(in.labels) <= fieldRadioLimit {
-		in.radio = widget.NewRadioGroup(in.labels, func(string) { h.changed() })
-		in.obj = in.radio
-		return in
-	}
-	in.sel = widget.NewSelect(in.labels, nil)
-	in.sel.PlaceHolder = "Choose…"
-	in.clear = widget.NewButtonWithIcon("", theme.ContentClearIcon(), in.sel.ClearSelected)
-	in.clear.Importance = widget.LowImportance
-	in.clear.Hide()
-	in.sel.OnChanged = func(s string) {
-		if s == "" {
-			in.clear.Hide()
-		} else {
-			in.clear.Show()
-		}
-		h.changed()
-	}
-	in.obj = container.NewBorder(nil, nil, nil, in.clear, in.sel)
-	return in
-}
-
-func (in *fieldChoiceInput) object() fyne.CanvasObject { return in.obj }
-
-func (in *fieldChoiceInput) focusable() fyne.Focusable {
-	if in.sel != nil {
-		return in.sel
-	}
-	return nil
-}
-
-func (in *fieldChoiceInput) selected() string {
-	if in.radio != nil {
-		return in.radio.Selected
-	}
-	return in.sel.Selected
-}
-
-func (in *fieldChoiceInput) choose(label string) {
-	if in.radio != nil {
-		in.radio.SetSelected(label)
-	} else if label == "" {
-		in.sel.ClearSelected()
-	} else {
-		in.sel.SetSelected(label)
-	}
-}
-
-func (in *fieldChoiceInput) show(raw json.RawMessage) {
-	v := form.DisplayValue(raw)
-	label := ""
-	for l, val := range in.values {
-		if val == v {
-			label = l
-		}
-	}
-	in.choose(label)
-}
-
-func (in *fieldChoiceInput) value() (json.RawMessage, error) {
-	v, ok := in.values[in.selected()]
-	if !ok {
-		return fieldNull, nil
-	}
-	return fieldJSON(v), nil
-}
-
-// fieldMultiChoiceInput: any of the options, as check boxes.
-type fieldMultiChoiceInput struct {
-	labels []string
-	values map[string]string
-	group  *widget.CheckGroup
-}
-
-func newFieldMultiChoiceInput(f *form.Field, h fieldHooks) *fieldMultiChoiceInput {
-	in := &fieldMultiChoiceInput{}
-	in.labels, in.values = fieldOptionLabels(f)
-	in.group = widget.NewCheckGroup(in.labels, func([]string) { h.changed() })
-	return in
-}
-
-func (in *fieldMultiChoiceInput) object() fyne.CanvasObject { return in.group }
-func (in *fieldMultiChoiceInput) focusable() fyne.Focusable { return nil }
-
-func (in *fieldMultiChoiceInput) show(raw json.RawMessage) {
-	var chosen []string
-	_ = json.Unmarshal(raw, &chosen) // null or not a list: nothing chosen
-	var labels []string
-	for _, l := range in.labels {
-		for _, c := range chosen {
-			if in.values[l] == c {
-				labels = append(labels, l)
-			}
-		}
-	}
-	in.group.SetSelected(labels)
-}
-
-func (in *fieldMultiChoiceInput) value() (json.RawMessage, error) {
-	var chosen []string
-	for _, l := range in.labels { // in the template's order
-		for _, s := range in.group.Selected {
-			if s == l {
-				chosen = append(chosen, in.values[l])
-			}
-		}
-	}
-	if len(chosen) == 0 {
-		return fieldNull, nil
-	}
-	return fieldJSON(chosen), nil
-}
-
 // fieldYesNoInput: Yes, No, or unanswered (tap the chosen answer again).
 type fieldYesNoInput struct{ radio *widget.RadioGroup }
 
@@ -702,96 +562,131 @@ func (in *fieldYesNoInput) value() (json.RawMessage, error) {
 	return fieldNull, nil
 }
 
-// fieldGeoInput: a position typed in where there is no GPS: latitude, longitude and the
-// accuracy in metres.
-type fieldGeoInput struct {
-	lat, lon, acc *formEntry
-	obj           fyne.CanvasObject
+// fieldAcknowledgeInput: one check box; ticked, the value is "OK".
+type fieldAcknowledgeInput struct{ check *widget.Check }
+
+// fieldAcknowledged is the value of an acknowledged field.
+var fieldAcknowledged = fieldJSON("OK")
+
+func newFieldAcknowledgeInput(h fieldHooks) *fieldAcknowledgeInput {
+	return &fieldAcknowledgeInput{check: widget.NewCheck("I acknowledge", func(bool) { h.changed() })}
 }
 
-func newFieldGeoInput(h fieldHooks) *fieldGeoInput {
-	in := &fieldGeoInput{}
-	entry := func(placeholder string) *formEntry {
-		e := newFormEntry(false)
-		e.SetPlaceHolder(placeholder)
-		e.keyboard = mobile.NumberKeyboard
-		e.accept = fieldNumberRune(true)
-		e.OnChanged = func(string) { h.changed() }
-		return e
+func (in *fieldAcknowledgeInput) object() fyne.CanvasObject { return in.check }
+func (in *fieldAcknowledgeInput) focusable() fyne.Focusable { return nil }
+func (in *fieldAcknowledgeInput) show(raw json.RawMessage) {
+	in.check.SetChecked(form.DisplayValue(raw) == "OK")
+}
+
+func (in *fieldAcknowledgeInput) value() (json.RawMessage, error) {
+	if !in.check.Checked {
+		return fieldNull, nil
 	}
-	in.lat, in.lon, in.acc = entry("e.g. 51.5072"), entry("e.g. -0.1276"), entry("optional")
-	// Moving from the latitude to the longitude is not leaving the field.
-	left := groupLeft(h, in.lat, in.lon, in.acc)
-	in.lat.onLeft, in.lon.onLeft, in.acc.onLeft = left, left, left
-	caption := func(s string, e *formEntry) fyne.CanvasObject {
-		l := widget.NewLabel(s)
+	return fieldAcknowledged, nil
+}
+
+// fieldRangeInput: a number from min to max by step, on a slider, with the number
+// shown beside it. The slider moves over the steps (0 to n), so a decimal step
+// never drifts; until the worker moves it, the field is unanswered.
+type fieldRangeInput struct {
+	start, step float64 // the value at step 0, and each step's change (negative when max < min)
+	slider      *widget.Slider
+	shown       *widget.Label
+	clear       *widget.Button
+	set         bool
+	muted       bool // while a stored value is shown
+	obj         fyne.CanvasObject
+}
+
+func newFieldRangeInput(f *form.Field, h fieldHooks) *fieldRangeInput {
+	num := func(raw json.RawMessage, def float64) float64 {
+		n, err := strconv.ParseFloat(strings.TrimSpace(string(raw)), 64)
+		if err != nil {
+			return def
+		}
+		return n
+	}
+	lo, hi, step := num(f.Min, 0), num(f.Max, 10), num(f.Step, 1)
+	if step <= 0 {
+		step = 1
+	}
+	steps := math.Round(math.Abs(hi-lo) / step)
+	if hi < lo {
+		step = -step
+	}
+	in := &fieldRangeInput{start: lo, step: step, shown: widget.NewLabel("")}
+	in.shown.TextStyle.Bold = true
+	in.slider = widget.NewSlider(0, max(steps, 1))
+	in.slider.Step = 1
+	in.slider.OnChanged = func(float64) {
+		if in.muted {
+			return
+		}
+		in.set = true
+		in.update()
+		h.changed()
+	}
+	in.clear = widget.NewButtonWithIcon("", theme.ContentClearIcon(), func() {
+		in.set = false
+		in.update()
+		h.changed()
+	})
+	in.clear.Importance = widget.LowImportance
+	ends := func(v float64) *widget.Label {
+		l := widget.NewLabel(formatFieldNumber(v))
 		l.Importance = widget.LowImportance
-		return container.NewVBox(l, e)
+		return l
 	}
-	in.obj = container.NewGridWithColumns(3, caption("Latitude", in.lat), caption("Longitude", in.lon),
-		caption("Accuracy (m)", in.acc))
+	in.obj = container.NewBorder(nil, nil, ends(lo), container.NewHBox(ends(hi), in.shown, in.clear), in.slider)
+	in.update()
 	return in
 }
 
-func (in *fieldGeoInput) object() fyne.CanvasObject { return in.obj }
-func (in *fieldGeoInput) focusable() fyne.Focusable { return in.lat }
+// number is the value at the slider's place.
+func (in *fieldRangeInput) number() float64 {
+	return math.Round((in.start+in.slider.Value*in.step)*1e9) / 1e9
+}
 
-func (in *fieldGeoInput) show(raw json.RawMessage) {
-	var g *form.Geo
-	_ = json.Unmarshal(raw, &g) // null or malformed: shown empty
-	if g == nil {
-		in.lat.SetText("")
-		in.lon.SetText("")
-		in.acc.SetText("")
-		return
-	}
-	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-	in.lat.SetText(num(g.Lat))
-	in.lon.SetText(num(g.Lon))
-	in.acc.SetText("")
-	if g.Accuracy != 0 {
-		in.acc.SetText(num(g.Accuracy))
+func (in *fieldRangeInput) update() {
+	if in.set {
+		in.shown.SetText(formatFieldNumber(in.number()))
+		in.clear.Show()
+	} else {
+		in.shown.SetText("—")
+		in.clear.Hide()
 	}
 }
 
-func (in *fieldGeoInput) value() (json.RawMessage, error) {
-	lat, lon, acc := strings.TrimSpace(in.lat.Text), strings.TrimSpace(in.lon.Text), strings.TrimSpace(in.acc.Text)
-	if lat == "" && lon == "" && acc == "" {
+func (in *fieldRangeInput) object() fyne.CanvasObject { return in.obj }
+func (in *fieldRangeInput) focusable() fyne.Focusable { return in.slider }
+
+func (in *fieldRangeInput) show(raw json.RawMessage) {
+	n, err := strconv.ParseFloat(strings.TrimSpace(string(raw)), 64)
+	in.muted = true
+	in.set = err == nil
+	if in.set {
+		in.slider.SetValue(math.Round((n - in.start) / in.step))
+	} else {
+		in.slider.SetValue(0)
+	}
+	in.muted = false
+	in.update()
+}
+
+func (in *fieldRangeInput) value() (json.RawMessage, error) {
+	if !in.set {
 		return fieldNull, nil
 	}
-	if lat == "" || lon == "" {
-		return nil, fieldInputError("Enter both the latitude and the longitude.")
-	}
-	var g form.Geo
-	for _, p := range []struct {
-		text, name string
-		to         *float64
-	}{{lat, "The latitude", &g.Lat}, {lon, "The longitude", &g.Lon}, {acc, "The accuracy", &g.Accuracy}} {
-		if p.text == "" {
-			continue
-		}
-		raw, err := parseFieldNumber(p.text, true)
-		if err != nil {
-			return nil, fieldInputError(p.name + " must be a number.")
-		}
-		*p.to, _ = strconv.ParseFloat(string(raw), 64)
-	}
-	return fieldJSON(g), nil
+	return json.RawMessage(formatFieldNumber(in.number())), nil
 }
 
-// groupLeft returns a focus-lost handler for the parts of one field: it calls
-// h.left once the focus has moved on, unless it moved to another part.
-func groupLeft(h fieldHooks, parts ...fyne.Focusable) func() {
-	return func() {
-		h.later(func() {
-			for _, p := range parts {
-				if c := fyne.CurrentApp().Driver().CanvasForObject(p.(fyne.CanvasObject)); c != nil && c.Focused() == p {
-					return
-				}
-			}
-			h.left()
-		})
+// formatFieldNumber writes a number as JSON and people read it: no exponent, no
+// trailing zeros.
+func formatFieldNumber(n float64) string {
+	if n == 0 {
+		n = 0 // -0 is 0
 	}
+	return strconv.FormatFloat(n, 'f', -1, 64)
 }
 
 // fieldJSON encodes a plain value (string, list of strings, Geo, Attachment).
@@ -838,7 +733,10 @@ func fieldProblemText(f *form.Field, fe form.FieldError) string {
 	case ruleInput:
 		return fe.Msg
 	case "required":
-		return "Required."
+		if f.RequiredMessage.IsZero() {
+			return "Required."
+		}
+		return fe.Msg
 	case "pattern":
 		return "Must match pattern " + f.Pattern + "."
 	case "max_length":
@@ -862,7 +760,22 @@ func fieldProblemText(f *form.Field, fe form.FieldError) string {
 		}
 		return fmt.Sprintf("At most %d files.", n)
 	case "range":
+		if f.Type == form.TypeRange {
+			return fieldRangeText(f)
+		}
 		return "The latitude must be between -90 and 90, the longitude between -180 and 180, and the accuracy 0 or more."
+	case "step":
+		return "Must be one of the slider's steps."
+	case "points":
+		if f.Type == form.TypeGeoShape {
+			return "An area needs at least 3 points."
+		}
+		return "A line needs at least 2 points."
+	case "constraint":
+		if f.ConstraintMessage.IsZero() {
+			return "This answer is not allowed."
+		}
+		return fe.Msg
 	case "size":
 		return "Too long."
 	case "type":

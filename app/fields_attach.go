@@ -25,10 +25,12 @@ const (
 	defaultMaxFiles = 10
 )
 
-// fieldAttachInput is a photo or file field: the files attached, each with a
-// preview (photos) or an icon, a button to remove it, and a button to add one. The
-// form view does the choosing and storing; the input only shows the result.
+// fieldAttachInput is a photo, file, audio or video field: the files attached, each
+// with a preview (photos) or an icon, a button to remove it, and a button to add
+// one. The form view does the choosing and storing; the input only shows the
+// result.
 type fieldAttachInput struct {
+	kind   form.FieldType
 	photo  bool
 	limit  int
 	items  []*attachItem
@@ -50,13 +52,18 @@ type attachItem struct {
 }
 
 func newFieldAttachInput(f *form.Field, h fieldHooks) *fieldAttachInput {
-	in := &fieldAttachInput{photo: f.Type == form.TypePhoto, limit: f.MaxFiles, h: h}
+	in := &fieldAttachInput{kind: f.Type, photo: f.Type == form.TypePhoto, limit: f.MaxFiles, h: h}
 	if in.limit == 0 {
 		in.limit = defaultMaxFiles
 	}
 	label, icon := "Add a file", theme.FileIcon()
-	if in.photo {
+	switch f.Type {
+	case form.TypePhoto:
 		label, icon = "Add a photo", theme.MediaPhotoIcon()
+	case form.TypeAudio:
+		label, icon = "Add a recording", theme.MediaMusicIcon()
+	case form.TypeVideo:
+		label, icon = "Add a video", theme.MediaVideoIcon()
 	}
 	in.add = widget.NewButtonWithIcon(label, icon, h.pick)
 	in.note = widget.NewLabel("")
@@ -108,7 +115,14 @@ func (in *fieldAttachInput) newItem(a form.Attachment) *attachItem {
 	it.note.Wrapping = fyne.TextWrapWord
 	it.remove = widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), func() { in.remove(it) })
 	it.remove.Importance = widget.LowImportance
-	var lead fyne.CanvasObject = widget.NewIcon(theme.FileIcon())
+	icon := theme.FileIcon()
+	switch in.kind {
+	case form.TypeAudio:
+		icon = theme.MediaMusicIcon()
+	case form.TypeVideo:
+		icon = theme.MediaVideoIcon()
+	}
+	var lead fyne.CanvasObject = widget.NewIcon(icon)
 	if in.photo {
 		it.thumb = canvas.NewImageFromImage(nil)
 		it.thumb.FillMode = canvas.ImageFillContain
@@ -193,6 +207,14 @@ func (in *fieldAttachInput) value() (json.RawMessage, error) {
 		list[i] = it.att
 	}
 	return fieldJSON(list), nil
+}
+
+// mediaKinds are the media types the attachment fields take, and how a file of
+// another type is described.
+var mediaKinds = map[form.FieldType]struct{ prefix, not string }{
+	form.TypePhoto: {"image/", "it is not a photo"},
+	form.TypeAudio: {"audio/", "it is not a recording"},
+	form.TypeVideo: {"video/", "it is not a video"},
 }
 
 // attachText is how an attached file reads: its name and size.

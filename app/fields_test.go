@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"image"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,52 +49,86 @@ func TestFieldInputsRoundTrip(t *testing.T) {
 		form.TypeSignature:   {att},
 		form.TypePhoto:       {`[` + att + `]`},
 		form.TypeFile:        {`[{"sha256":"` + formSHA("b") + `","size":10,"type":"application/pdf","name":"r.pdf"}]`},
+		form.TypeAudio:       {`[{"sha256":"` + formSHA("c") + `","size":10,"type":"audio/ogg","name":"pump.ogg"}]`},
+		form.TypeVideo:       {`[{"sha256":"` + formSHA("d") + `","size":10,"type":"video/mp4","name":"leak.mp4"}]`},
+		form.TypeBarcode:     {`"WP-00412"`},
+		form.TypeAcknowledge: {`"OK"`},
+		form.TypeRange:       {`0`, `35`, `120`},
+		form.TypeGeoTrace:    {`[{"lat":5.6,"lon":-0.2},{"lat":5.61,"lon":-0.21,"alt":12,"accuracy":4}]`},
+		form.TypeGeoShape:    {`[{"lat":5.6,"lon":-0.2},{"lat":5.61,"lon":-0.21},{"lat":5.62,"lon":-0.2}]`},
 		form.TypeChoice:      nil, // from the field's options
 		form.TypeMultiChoice: nil,
+		form.TypeRank:        nil,
 	}
 	for _, tpl := range r.templates {
-		for i := range tpl.Fields {
-			f := &tpl.Fields[i]
-			if f.Type == form.TypeNote {
+		for _, f := range tpl.All() {
+			if !f.Asked() || f.Type == form.TypeNote {
 				continue
 			}
+			key := formSampleKey(f)
 			cases := values[f.Type]
+			opts := f.ChoiceOptions()
 			switch f.Type {
 			case form.TypeChoice:
-				cases = []string{string(fieldJSON(f.Options[len(f.Options)-1].Value))}
+				cases = []string{string(fieldJSON(opts[len(opts)-1].Value))}
 			case form.TypeMultiChoice:
-				cases = []string{string(fieldJSON([]string{f.Options[0].Value, f.Options[len(f.Options)-1].Value}))}
+				cases = []string{string(fieldJSON([]string{opts[0].Value, opts[len(opts)-1].Value}))}
+			case form.TypeRank:
+				order := optionValues(opts)
+				slices.Reverse(order)
+				cases = []string{string(fieldJSON(order))}
 			}
 			for _, c := range append(cases, "null") {
 				var changes int
 				in := newFieldInput(f, formTestHooks(&changes))
+				if in == nil {
+					t.Fatalf("%s %s (%s): no input", tpl.ID, key, f.Type)
+				}
 				test.NewTempWindow(t, in.object())
 				in.show(json.RawMessage(c))
 				got, err := in.value()
 				if err != nil {
-					t.Fatalf("%s %s (%s): shown %s, value error %v", tpl.ID, f.ID, f.Type, c, err)
+					t.Fatalf("%s %s (%s): shown %s, value error %v", tpl.ID, key, f.Type, c, err)
 				}
 				if c == "null" {
 					if string(got) != "null" {
-						t.Fatalf("%s %s: empty input reads %s", tpl.ID, f.ID, got)
+						t.Fatalf("%s %s: empty input reads %s", tpl.ID, key, got)
 					}
 					continue
 				}
-				want, err := tpl.Check(form.Values{f.ID: json.RawMessage(c)})
+				want, err := tpl.Check(form.Values{key: json.RawMessage(c)})
 				if err != nil {
 					// Outside the field's own rules (min, max): compare as typed.
-					want = form.Values{f.ID: json.RawMessage(c)}
+					want = form.Values{key: json.RawMessage(c)}
 				}
-				check, _ := tpl.Check(form.Values{f.ID: got})
+				check, _ := tpl.Check(form.Values{key: got})
 				if check == nil {
-					check = form.Values{f.ID: got}
+					check = form.Values{key: got}
 				}
-				if string(check[f.ID]) != string(want[f.ID]) {
-					t.Fatalf("%s %s (%s): shown %s, reads %s", tpl.ID, f.ID, f.Type, c, got)
+				if string(check[key]) != string(want[key]) {
+					t.Fatalf("%s %s (%s): shown %s, reads %s", tpl.ID, key, f.Type, c, got)
 				}
 			}
 		}
 	}
+}
+
+// formSampleKey is a record key of a field: the first instance of each repeat it
+// is in.
+func formSampleKey(f *form.Field) string {
+	key := f.ID
+	for p := f.Parent(); p != nil; p = p.Parent() {
+		name := p.ID
+		if p.Type == form.TypeRepeat {
+			inst := "0190a0b4-0000-7000-8000-000000000001"
+			if p.RepeatCount != "" {
+				inst = "1"
+			}
+			name += "[" + inst + "]"
+		}
+		key = name + "/" + key
+	}
+	return key
 }
 
 func TestParseFieldClock(t *testing.T) {

@@ -155,9 +155,11 @@ func (v *recordView) showHeader() {
 	setVisible(del, v.restoreBtn, v.restoreBox)
 }
 
-// valueRows shows the record's values in the template's order: each field's
-// label above its value, notes as section headings. Fields that show-if rules
-// hide are left out unless they hold a value.
+// valueRows shows the record's values in the form's order, in the language
+// chosen for its template: each group as a section, each repeat instance as a
+// section of its own ("Member 2"), each field's label above its value, notes as
+// headings, computed values with a label. Fields the form does not ask, with no
+// value, are left out; hidden fields and metadata are never shown.
 func (v *recordView) valueRows() []fyne.CanvasObject {
 	vals := v.rec.Values()
 	if v.tpl == nil {
@@ -166,32 +168,46 @@ func (v *recordView) valueRows() []fyne.CanvasObject {
 		for id := range vals {
 			ids = append(ids, id)
 		}
-		slices.Sort(ids)
+		slices.SortFunc(ids, form.CompareKeys)
 		rows := []fyne.CanvasObject{quiet(fmt.Sprintf("The template %s version %d is not on this device yet; values are shown by field ID.", v.rec.Template, v.rec.Version))}
 		for _, id := range ids {
 			rows = append(rows, labelled(id, wrapped(form.DisplayValue(vals[id]))))
 		}
 		return rows
 	}
+	fm := v.form()
 	var rows []fyne.CanvasObject
-	for i := range v.tpl.Fields {
-		f := &v.tpl.Fields[i]
-		raw := vals[f.ID]
-		if f.Type == form.TypeNote {
-			if v.tpl.Visible(f.ID, vals) {
-				rows = append(rows, heading(f.Label.String()))
-				if !f.Help.IsZero() {
-					rows = append(rows, quiet(f.Help.String()))
-				}
+	indent := func(depth int, o fyne.CanvasObject) fyne.CanvasObject {
+		for range depth {
+			o = formInset(o)
+		}
+		return o
+	}
+	for _, it := range fm.Items() {
+		f, key := it.Field, it.Key
+		switch {
+		case !fm.Relevant(key) && (it.Kind != form.ItemField || form.IsEmpty(vals[key])):
+		case it.Kind == form.ItemGroup:
+			rows = append(rows, indent(it.Depth, heading(fm.Label(key))))
+		case it.Kind == form.ItemInstance:
+			rows = append(rows, indent(it.Depth-1, heading(instanceTitle(fm, it))))
+		case it.Kind == form.ItemRepeat || !formShown(f):
+		case f.Type == form.TypeNote:
+			rows = append(rows, indent(it.Depth, heading(fm.Label(key))))
+			if !f.Help.Blank() {
+				rows = append(rows, indent(it.Depth, quiet(fm.Hint(key))))
 			}
-			continue
+		default:
+			rows = append(rows, indent(it.Depth, labelled(fm.Label(key), v.valueObject(fm, f, vals[key]))))
 		}
-		if form.IsEmpty(raw) && !v.tpl.Visible(f.ID, vals) {
-			continue
-		}
-		rows = append(rows, labelled(f.Label.String(), v.valueObject(f, raw)))
 	}
 	return rows
+}
+
+// form is the record as its form reads it, in the language chosen for its
+// template.
+func (v *recordView) form() *form.Form {
+	return v.tpl.NewForm(v.rec.Values(), form.Context{Language: formLanguage(v.tpl, v.env.prefs(), deviceLocale())})
 }
 
 // labelled is a field's label (bold) close above its value.
@@ -203,7 +219,7 @@ func labelled(label string, value fyne.CanvasObject) fyne.CanvasObject {
 
 // valueObject shows one value: attachments as images or files, choices by
 // their labels, the rest as text.
-func (v *recordView) valueObject(f *form.Field, raw json.RawMessage) fyne.CanvasObject {
+func (v *recordView) valueObject(fm *form.Form, f *form.Field, raw json.RawMessage) fyne.CanvasObject {
 	if form.IsEmpty(raw) {
 		return quiet(emptyValueText)
 	}
@@ -215,7 +231,7 @@ func (v *recordView) valueObject(f *form.Field, raw json.RawMessage) fyne.Canvas
 			v.attachments = append(v.attachments, av)
 			return av.view
 		}
-	case form.TypePhoto, form.TypeFile:
+	case form.TypePhoto, form.TypeFile, form.TypeAudio, form.TypeVideo:
 		var as []form.Attachment
 		if json.Unmarshal(raw, &as) == nil {
 			box := container.NewVBox()
@@ -227,7 +243,7 @@ func (v *recordView) valueObject(f *form.Field, raw json.RawMessage) fyne.Canvas
 			return box
 		}
 	}
-	return wrapped(displayValue(f, raw))
+	return wrapped(fieldDisplay(fm, f, raw))
 }
 
 // recordTitle is form.Template.RecordTitle with values as people read them.
@@ -250,6 +266,16 @@ func recordTitle(t *form.Template, vals form.Values) string {
 // yes/no as Yes and No, date-times in local time, the rest as
 // form.DisplayValue does.
 func displayValue(f *form.Field, raw json.RawMessage) string {
+	return displayValueIn(f, raw, plainOptionLabel)
+}
+
+// fieldDisplay is displayValue in a form's language.
+func fieldDisplay(fm *form.Form, f *form.Field, raw json.RawMessage) string {
+	return displayValueIn(f, raw, fm.OptionLabel)
+}
+
+// displayValueIn is displayValue with options labelled by label.
+func displayValueIn(f *form.Field, raw json.RawMessage, label func(form.Option) string) string {
 	if form.IsEmpty(raw) {
 		return ""
 	}
@@ -262,7 +288,7 @@ func displayValue(f *form.Field, raw json.RawMessage) string {
 					return formatTime(t.Local())
 				}
 			}
-		case form.TypeChoice, form.TypeMultiChoice:
+		case form.TypeChoice, form.TypeMultiChoice, form.TypeRank:
 			var one string
 			var many []string
 			if json.Unmarshal(raw, &one) == nil {
@@ -271,17 +297,32 @@ func displayValue(f *form.Field, raw json.RawMessage) string {
 				break
 			}
 			for i, s := range many {
-				if o, ok := f.Option(s); ok && !o.Label.IsZero() {
-					many[i] = o.Label.String()
+				if o, ok := f.Option(s); ok {
+					many[i] = label(o)
 				}
 			}
-			return strings.Join(many, ", ")
+			sep := ", "
+			if f.Type == form.TypeRank {
+				sep = " > "
+			}
+			return strings.Join(many, sep)
 		case form.TypeYesNo:
 			switch string(raw) {
 			case "true":
 				return "Yes"
 			case "false":
 				return "No"
+			}
+		case form.TypeAcknowledge:
+			return "Acknowledged"
+		case form.TypeGeoTrace, form.TypeGeoShape:
+			var pts []form.Geo
+			if json.Unmarshal(raw, &pts) == nil {
+				parts := make([]string, len(pts))
+				for i, p := range pts {
+					parts[i] = fmt.Sprintf("%.6f, %.6f", p.Lat, p.Lon)
+				}
+				return strings.Join(parts, "; ")
 			}
 		}
 	}
@@ -402,7 +443,7 @@ func (v *recordView) changeText(c FieldChange) string {
 	default:
 		if v.tpl != nil {
 			if tf, ok := v.tpl.Field(c.Field); ok {
-				label, f = tf.Label.String(), tf
+				label, f = v.form().Label(c.Field), tf
 			}
 		}
 	}
@@ -422,11 +463,12 @@ func (v *recordView) changeText(c FieldChange) string {
 		}
 		// History values come as form.DisplayValue wrote them; put the
 		// labels of choices back where they are known.
-		if f.Type == form.TypeChoice || f.Type == form.TypeMultiChoice {
+		if f.Type == form.TypeChoice || f.Type == form.TypeMultiChoice || f.Type == form.TypeRank {
+			fm := v.form()
 			parts := strings.Split(s, ", ")
 			for i, p := range parts {
-				if o, ok := f.Option(p); ok && !o.Label.IsZero() {
-					parts[i] = o.Label.String()
+				if o, ok := f.Option(p); ok {
+					parts[i] = fm.OptionLabel(o)
 				}
 			}
 			return strings.Join(parts, ", ")

@@ -126,16 +126,17 @@ func TestNewForm(t *testing.T) {
 			t.Fatalf("picker does not show %q; shown: %q", want, texts)
 		}
 	}
-	// By name: Checklist, Delivery receipt, Equipment maintenance, Incident report, Site inspection.
-	if got := v.picker.choices[4].Key(); got != (form.TemplateKey{ID: "site-inspection", Version: 1}) {
-		t.Fatalf("fifth choice %v", got)
+	// By name: Checklist, Delivery receipt, Equipment maintenance, Household survey, Incident report,
+	// Site inspection, Water point inspection.
+	if got := v.picker.choices[5].Key(); got != (form.TemplateKey{ID: "site-inspection", Version: 1}) {
+		t.Fatalf("sixth choice %v", got)
 	}
 	for _, b := range v.picker.buttons {
 		if h := b.Size().Height; h < minTouch {
 			t.Fatalf("button %q is %v tall, less than %d", b.Text, h, minTouch)
 		}
 	}
-	test.Tap(v.picker.buttons[4])
+	test.Tap(v.picker.buttons[5])
 	if texts := shownTexts(v.pane); !slices.Contains(texts, "form screen") || !slices.Contains(texts, "New form") {
 		t.Fatalf("picking a template shows %q, want the form screen", texts)
 	}
