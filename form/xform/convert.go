@@ -313,7 +313,7 @@ func templateID(s string) string {
 				b.WriteRune(r)
 			}
 		default:
-			if b.Len() > 0 {
+			if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
 				b.WriteByte('-')
 			}
 		}

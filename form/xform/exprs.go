@@ -160,8 +160,8 @@ func (c *converter) fieldPath(p *xpath, ctx string) (string, error) {
 	case p.hasPreds():
 		return "", fmt.Errorf("the predicate of %s is not supported (indexed-repeat() reads one instance of a repeat)", p.String())
 	}
-	if !p.Absolute && len(p.Steps) == 1 && p.Steps[0] == "." {
-		return ".", nil
+	if !p.Absolute && p.Head == "" && onlyDots(p.Steps) {
+		return p.String(), nil // ., .., ../..: the engine reads them as they are
 	}
 	var steps []string
 	if !p.Absolute {
@@ -466,4 +466,13 @@ func (c *converter) choiceFilter(it *item) (string, error) {
 		return parts[0], nil
 	}
 	return "(" + strings.Join(parts, ") and (") + ")", nil
+}
+
+func onlyDots(steps []string) bool {
+	for _, s := range steps {
+		if s != "." && s != ".." {
+			return false
+		}
+	}
+	return len(steps) > 0
 }
