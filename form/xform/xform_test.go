@@ -378,18 +378,18 @@ func TestRepeatsAndGroups(t *testing.T) {
 <input ref="/data/loose/y"><label>Y</label></input>`
 	rep := importXML(t, xform(instance, model, body))
 	for key, want := range map[string]string{
-		"outer":             `{"id":"outer","type":"group","label":"Outer","appearance":"field-list"}`,
-		"outer/inner":       `{"id":"inner","type":"group","label":"Inner"}`,
-		"outer/inner/a":     `{"id":"a","type":"text","label":"A"}`,
-		"outer/b":           `{"id":"b","type":"text","label":"B"}`,
-		"people":            `{"id":"people","type":"repeat","label":"People","relevant":"${n}  \u003e 0","repeat_count":"${n}"}`,
-		"people/age":        `{"id":"age","type":"integer","label":"Age of ${name}","constraint":". \u003c 150"}`,
-		"people/pets":       `{"id":"pets","type":"repeat","label":"Pets"}`,
-		"people/pets/pet":   `{"id":"pet","type":"text","label":"Pet"}`,
-		"fixed":             `{"id":"fixed","type":"repeat"}`,
-		"fixed/x":           `{"id":"x","type":"calculate","calculation":"position(..)"}`,
-		"loose":             `{"id":"loose","type":"group"}`,
-		"loose/y":           `{"id":"y","type":"text","label":"Y"}`,
+		"outer":           `{"id":"outer","type":"group","label":"Outer","appearance":"field-list"}`,
+		"outer/inner":     `{"id":"inner","type":"group","label":"Inner"}`,
+		"outer/inner/a":   `{"id":"a","type":"text","label":"A"}`,
+		"outer/b":         `{"id":"b","type":"text","label":"B"}`,
+		"people":          `{"id":"people","type":"repeat","label":"People","relevant":"${n}  \u003e 0","repeat_count":"${n}"}`,
+		"people/age":      `{"id":"age","type":"integer","label":"Age of ${name}","constraint":". \u003c 150"}`,
+		"people/pets":     `{"id":"pets","type":"repeat","label":"Pets"}`,
+		"people/pets/pet": `{"id":"pet","type":"text","label":"Pet"}`,
+		"fixed":           `{"id":"fixed","type":"repeat"}`,
+		"fixed/x":         `{"id":"x","type":"calculate","calculation":"position(..)"}`,
+		"loose":           `{"id":"loose","type":"group"}`,
+		"loose/y":         `{"id":"y","type":"text","label":"Y"}`,
 	} {
 		if got := fieldJSON(field(t, rep, key)); got != want {
 			t.Errorf("%s\n got %s\nwant %s", key, got, want)
