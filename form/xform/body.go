@@ -72,7 +72,11 @@ func (c *converter) walkBody(e *elem, ctx, grp string) error {
 						lost = append(lost, fmt.Sprintf("appearance %q", a))
 					}
 					if len(lost) > 0 {
-						c.approx(nil, k.path(), "group without ref", "its questions are kept where their data nodes are; its "+strings.Join(lost, " and ")+" are not carried over (a Fieldforms group is a node of the record)")
+						verb := " is"
+						if len(lost) > 1 {
+							verb = " are"
+						}
+						c.approx(nil, k.path(), "group without ref", "its questions are kept where their data nodes are; its "+strings.Join(lost, " and ")+verb+" not carried over (a Fieldforms group is a node of the record)")
 					}
 					if err := c.walkBody(k, ctx, grp); err != nil {
 						return err
@@ -86,7 +90,13 @@ func (c *converter) walkBody(e *elem, ctx, grp string) error {
 				return &Error{Path: k.path(), Msg: fmt.Sprintf("group ref %q names no node of the primary instance", ref)}
 			}
 			if n.leaf {
-				return &Error{Path: k.path(), Msg: fmt.Sprintf("group ref %q names a value, not a group of the primary instance", ref)}
+				// A group bound to a value (JavaRosa allows it, for its relevance): its
+				// questions stay where their data nodes are.
+				c.approx(nil, k.path(), fmt.Sprintf("group ref %q", ref), "it names a value, not a group of the instance: its questions are kept where their data nodes are; its label and its bind's rules (relevant) are not applied to them")
+				if err := c.walkBody(k, ctx, grp); err != nil {
+					return err
+				}
+				continue
 			}
 			if n.grp != nil {
 				c.approx(nil, k.path(), fmt.Sprintf("second group for %s", path), "its questions are kept; only the first group's label and appearance are carried over")

@@ -392,6 +392,10 @@ func (c *converter) controlField(it *item, b *bind) {
 			f.Type = form.TypeAudio
 		case strings.HasPrefix(mt, "video/"):
 			f.Type = form.TypeVideo
+		case strings.HasPrefix(mt, "osm/"):
+			f.Type = form.TypeFile
+			c.drop(it, "OpenStreetMap questions are not supported")
+			return
 		default:
 			f.Type = form.TypeFile
 		}

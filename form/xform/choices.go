@@ -71,6 +71,8 @@ func removeSearch(a string) string {
 func (c *converter) inlineItems(it *item, items []*elem) {
 	var opts []form.Option
 	seen := map[string]bool{}
+	var sp spaced
+	unlabelled := false
 	for _, e := range items {
 		v := e.child(nsXForms, "value")
 		value := ""
@@ -82,18 +84,58 @@ func (c *converter) inlineItems(it *item, items []*elem) {
 			t, media, _ := c.readText(it, l, it.n.path, "label")
 			o.Label, o.Media = c.plain(it, t, "an option label"), media
 		}
-		if why := badValue(value, seen); why != "" {
+		o.Value = sp.fix(value)
+		if why := badValue(o.Value, seen); why != "" {
 			c.dropped(it, e.path(), fmt.Sprintf("option %q", value), why)
 			continue
 		}
-		seen[value] = true
+		seen[o.Value] = true
+		if o.Label.Blank() {
+			unlabelled = true
+		}
 		opts = append(opts, o)
 	}
+	sp.report(c, it, it.n.ctl.el.path(), "the select")
 	if len(opts) == 0 {
 		c.drop(it, "none of the select's options could be imported")
 		return
 	}
+	if unlabelled {
+		// A template's own options need labels; a shared list's may show a picture
+		// or their value.
+		l := &list{name: c.listName(it.f.ID), options: opts}
+		c.lists["\x00inline\x00"+it.n.path] = l
+		c.listOrder = append(c.listOrder, "\x00inline\x00"+it.n.path)
+		it.f.List = l.name
+		return
+	}
 	it.f.Options = opts
+}
+
+// spaced replaces white space in option values by '_', and counts them.
+type spaced struct {
+	n         int
+	first, to string
+}
+
+func (s *spaced) fix(v string) string {
+	if !strings.ContainsAny(v, " \t\r\n") || strings.TrimSpace(v) == "" {
+		return v
+	}
+	to := strings.Join(strings.Fields(v), "_")
+	if s.n == 0 {
+		s.first, s.to = v, to
+	}
+	s.n++
+	return to
+}
+
+func (s *spaced) report(c *converter, it *item, row, what string) {
+	if s.n == 0 {
+		return
+	}
+	c.approx(it, row, fmt.Sprintf("%d option value(s) of %s with white space, such as %q", s.n, what, s.first),
+		fmt.Sprintf("option values have no white space (a multiple choice answer lists values separated by spaces): it is replaced by _, as %q; expressions that compare with the old values no longer match", s.to))
 }
 
 // badValue says why an option value cannot be carried over ("" if it can).
@@ -379,8 +421,15 @@ func csvRows(data []byte, name string) ([]row, error) {
 func (c *converter) makeList(it *item, id string, rows []row, where, valueCol, labelCol, itextCol string) *list {
 	l := &list{name: c.listName(id), valueCol: valueCol, labelCol: labelCol}
 	seen := map[string]bool{}
+	var sp spaced
+	defer func() {
+		if sp.n > 0 {
+			l.lossy = true
+		}
+		sp.report(c, nil, where, fmt.Sprintf("list %q", id))
+	}()
 	for _, r := range rows {
-		v := r.vals[valueCol]
+		v := sp.fix(r.vals[valueCol])
 		if why := badValue(v, seen); why != "" {
 			c.dropped(nil, r.where, fmt.Sprintf("option %q of list %q", v, id), why)
 			l.lossy = true

@@ -321,6 +321,10 @@ func (c *converter) resolveItem(it *item) {
 			f.RequiredMessage = t
 		}
 	}
+	if shown := f.Type == form.TypeNote || (!it.meta && askedType(f.Type)); shown && f.Label.Blank() && f.Help.Blank() && len(f.Media) == 0 {
+		f.Label = form.Plain(it.n.name)
+		c.approx(it, "", describe(it)+" with an empty label", fmt.Sprintf("a question needs a label: its name %q is shown", it.n.name))
+	}
 	if it.itemset != nil {
 		filter, err := c.choiceFilter(it)
 		if err != nil {

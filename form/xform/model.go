@@ -208,7 +208,7 @@ func (c *converter) readBinds() error {
 		}
 		path, ok := c.resolveRef(ref, c.root.path)
 		if !ok || c.nodes[path] == nil {
-			c.dropped(nil, b.path(), fmt.Sprintf("bind of %q", ref), "it names no node of the primary instance")
+			c.dropped(nil, b.path(), fmt.Sprintf("bind of %q", ref), c.whyNoNode(ref))
 			continue
 		}
 		bd := c.binds[path]
@@ -276,7 +276,7 @@ func (c *converter) readAction(e *elem, ctx string, src *inode) {
 	}
 	path, ok := c.resolveRef(ref, ctx)
 	if !ok || c.nodes[path] == nil {
-		c.dropped(nil, e.path(), fmt.Sprintf("<%s ref=%q>", e.qname(), ref), "it names no node of the primary instance")
+		c.dropped(nil, e.path(), fmt.Sprintf("<%s ref=%q>", e.qname(), ref), c.whyNoNode(ref))
 		return
 	}
 	a.target = path
@@ -312,4 +312,15 @@ func (c *converter) readModelRest() error {
 		}
 	}
 	return nil
+}
+
+// whyNoNode says why a ref that names no node is not carried over.
+func (c *converter) whyNoNode(ref string) string {
+	switch {
+	case strings.Contains(ref, "/meta/entity"):
+		return whyEntity
+	case strings.Contains(ref, "@"):
+		return "it names an attribute of the instance; Fieldforms keeps values of fields only"
+	}
+	return "it names no node of the primary instance"
 }

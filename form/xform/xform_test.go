@@ -152,7 +152,12 @@ func TestControls(t *testing.T) {
 			"q", `{"id":"q","type":"rank","label":"Q","options":[{"value":"a","label":"A"},{"value":"b","label":"B"}]}`, nil},
 		{"option with a space", `<q/>`, ``,
 			`<select1 ref="/data/q"><label>Q</label><item><label>A</label><value>a a</value></item><item><label>B</label><value>b</value></item></select1>`,
-			"q", `{"id":"q","type":"choice","label":"Q","options":[{"value":"b","label":"B"}]}`, []string{`D /h:html/h:body/select1/item[1]: option "a a": an option value cannot hold white space`}},
+			"q", `{"id":"q","type":"choice","label":"Q","options":[{"value":"a_a","label":"A"},{"value":"b","label":"B"}]}`, []string{`A /h:html/h:body/select1: 1 option value(s) of the select with white space, such as "a a"`}},
+		{"option without a label", `<q/>`, ``,
+			`<select1 ref="/data/q"><label>Q</label><item><value>a</value></item><item><label>B</label><value>b</value></item></select1>`,
+			"q", `{"id":"q","type":"choice","label":"Q","list":"q"}`, nil},
+		{"osm", `<q/><r/>`, ``, `<upload ref="/data/q" mediatype="osm/*"><label>Q</label><tag key="building"/></upload><input ref="/data/r"><label>R</label></input>`,
+			"r", `{"id":"r","type":"text","label":"R"}`, []string{`D /data/q: file "q": OpenStreetMap questions are not supported`}},
 		{"calculate", `<c/>`, `<bind nodeset="/data/c" type="string" calculate="1 + 2"/>`, ``,
 			"c", `{"id":"c","type":"calculate","calculation":"1 + 2"}`, nil},
 		{"hidden with default", `<h>abc</h>`, `<bind nodeset="/data/h" type="string"/>`, ``,
@@ -568,8 +573,6 @@ func TestRefusals(t *testing.T) {
 			"/h:html/h:body/group/input[2]", `ref "/data/r" names no node of the primary instance`, false},
 		{"control on a group", xform(`<g><q/></g>`, ``, `<input ref="/data/g"><label>Q</label></input>`),
 			"/h:html/h:body/input", "names a group of the primary instance", false},
-		{"group on a value", xform(`<q/>`, ``, `<group ref="/data/q"><label>G</label></group>`),
-			"/h:html/h:body/group", "names a value", false},
 		{"no field", xform(`<meta><instanceID/></meta>`, ``, ``), "", "", false},
 		{"bad range", xform(`<q/>`, `<bind nodeset="/data/q" type="int"/>`, `<group ref="/data"><range ref="/data/q" start="0" end="10" step="3"><label>Q</label></range></group>`),
 			"/h:html/h:body/group/range", "step 3 does not divide", false},
@@ -619,4 +622,11 @@ func TestEveryItemCountedOnce(t *testing.T) {
 	if rep.Imported != 3 {
 		t.Errorf("imported %d\n%s", rep.Imported, reportText(rep))
 	}
+}
+
+func TestGroupOnAValue(t *testing.T) {
+	// JavaRosa lets a group bind a value (for its relevance): the questions stay.
+	rep := importXML(t, xform(`<v/><q/>`, `<bind nodeset="/data/v" relevant="1 = 2"/>`, `<group ref="/data/v"><label>G</label><input ref="/data/q"><label>Q</label></input></group>`))
+	field(t, rep, "q")
+	wantReport(t, rep, `A /h:html/h:body/group: group ref "/data/v": it names a value`)
 }
