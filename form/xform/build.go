@@ -343,6 +343,10 @@ func (c *converter) controlField(it *item, b *bind) {
 	switch ctl.kind {
 	case "input":
 		t, ok := inputTypes[typ]
+		if typ == "note" {
+			t, ok = form.TypeNote, true
+			it.note = true
+		}
 		if !ok {
 			t = form.TypeText
 			c.approx(it, "", fmt.Sprintf("input of type %q", b.get("type")), "a text question")

@@ -3,10 +3,13 @@ package xform
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -305,6 +308,14 @@ func (c *converter) instanceRows(it *item, ip *instancePath, set *elem) ([]row, 
 		c.drop(it, fmt.Sprintf("its options come from the file %s, which could not be read: %v", name, err))
 		return nil, "", errReported
 	}
+	if strings.HasSuffix(strings.ToLower(name), ".geojson") {
+		rows, err := geojsonRows(data, name)
+		if err != nil {
+			c.drop(it, fmt.Sprintf("%s: %v", name, err))
+			return nil, "", errReported
+		}
+		return rows, name, nil
+	}
 	if strings.HasSuffix(strings.ToLower(name), ".csv") {
 		rows, err := csvRows(data, name)
 		if err != nil {
@@ -510,4 +521,113 @@ func (c *converter) tplListUsed(name string) bool {
 		}
 	}
 	return false
+}
+
+// geojsonRows reads a GeoJSON feature collection as ODK does: one item a feature,
+// its properties as columns, its id as column id (unless a property has the name),
+// and its geometry as column geometry in ODK's format ("lat lon 0 0", points
+// separated by "; ").
+func geojsonRows(data []byte, name string) ([]row, error) {
+	var fc struct {
+		Type     string `json:"type"`
+		Features []struct {
+			ID         any            `json:"id"`
+			Properties map[string]any `json:"properties"`
+			Geometry   *struct {
+				Type        string          `json:"type"`
+				Coordinates json.RawMessage `json:"coordinates"`
+			} `json:"geometry"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(data, &fc); err != nil {
+		return nil, fmt.Errorf("not GeoJSON: %v", err)
+	}
+	if fc.Type != "FeatureCollection" {
+		return nil, fmt.Errorf("a GeoJSON file of options is a FeatureCollection, not %q", fc.Type)
+	}
+	str := func(v any) string {
+		switch v := v.(type) {
+		case nil:
+			return ""
+		case string:
+			return v
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			return strconv.FormatBool(v)
+		}
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	var rows []row
+	for i, f := range fc.Features {
+		r := row{vals: map[string]string{}, where: fmt.Sprintf("%s feature %d", name, i+1)}
+		add := func(k, v string) {
+			if _, dup := r.vals[k]; !dup {
+				r.cols = append(r.cols, k)
+				r.vals[k] = v
+			}
+		}
+		if f.Geometry != nil {
+			if g, ok := odkGeometry(f.Geometry.Type, f.Geometry.Coordinates); ok {
+				add("geometry", g)
+			}
+		}
+		keys := make([]string, 0, len(f.Properties))
+		for k := range f.Properties {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			add(k, str(f.Properties[k]))
+		}
+		if f.ID != nil {
+			add("id", str(f.ID))
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// odkGeometry writes a GeoJSON Point, LineString or Polygon as ODK writes a
+// geopoint, geotrace or geoshape.
+func odkGeometry(typ string, coords json.RawMessage) (string, bool) {
+	point := func(p []float64) string {
+		if len(p) < 2 {
+			return ""
+		}
+		alt := 0.0
+		if len(p) > 2 {
+			alt = p[2]
+		}
+		return strconv.FormatFloat(p[1], 'f', -1, 64) + " " + strconv.FormatFloat(p[0], 'f', -1, 64) + " " + strconv.FormatFloat(alt, 'f', -1, 64) + " 0"
+	}
+	join := func(ps [][]float64) string {
+		parts := make([]string, len(ps))
+		for i, p := range ps {
+			parts[i] = point(p)
+		}
+		return strings.Join(parts, "; ")
+	}
+	switch typ {
+	case "Point":
+		var p []float64
+		if json.Unmarshal(coords, &p) != nil {
+			return "", false
+		}
+		return point(p), true
+	case "LineString":
+		var ps [][]float64
+		if json.Unmarshal(coords, &ps) != nil {
+			return "", false
+		}
+		return join(ps), true
+	case "Polygon":
+		var rings [][][]float64
+		if json.Unmarshal(coords, &rings) != nil || len(rings) == 0 {
+			return "", false
+		}
+		return join(rings[0]), true
+	}
+	return "", false
 }

@@ -221,7 +221,7 @@ func (c *converter) rewrite(src, ctx string) (string, error) {
 // choiceNameArg rewrites the second argument of jr:choice-name, a string that
 // names the select: '/data/q' becomes '${q}'.
 func (c *converter) choiceNameArg(lit, ctx string) (string, error) {
-	inner := lit[1 : len(lit)-1]
+	inner := strings.TrimSpace(lit[1 : len(lit)-1])
 	if strings.HasPrefix(inner, "${") {
 		return lit, nil
 	}
@@ -229,6 +229,7 @@ func (c *converter) choiceNameArg(lit, ctx string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	p = strings.TrimSpace(p)
 	if !strings.HasPrefix(p, "${") {
 		return "", fmt.Errorf("jr:choice-name(…, %s): the select's name %s is not unique in the form", lit, p)
 	}

@@ -127,6 +127,12 @@ func (c *converter) readItext() error {
 		return nil
 	}
 	seen := map[string]bool{}
+	short := 0
+	defer func() {
+		if short > 0 {
+			c.dropped(nil, it.path(), fmt.Sprintf("%d texts of form \"short\"", short), "Fieldforms shows a question's full label everywhere")
+		}
+	}()
 	for _, tr := range it.kids {
 		if !tr.is(nsXForms, "translation") {
 			c.dropped(nil, tr.path(), "<"+tr.qname()+">", "only translations are read from itext")
@@ -171,6 +177,10 @@ func (c *converter) readItext() error {
 					continue
 				}
 				f := v.get("", "form")
+				if f == "short" {
+					short++
+					continue
+				}
 				if _, dup := c.itext[id][name][f]; !dup {
 					c.itext[id][name][f] = v
 				}
