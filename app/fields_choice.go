@@ -71,6 +71,7 @@ type fieldChoiceInput struct {
 	radio  *widget.RadioGroup
 	sel    *widget.Select
 	auto   *widget.SelectEntry
+	offers []string // what auto's list offers for the text typed
 	clear  *widget.Button
 	obj    fyne.CanvasObject
 }
@@ -84,7 +85,8 @@ func newFieldChoiceInput(f *form.Field, h fieldHooks) *fieldChoiceInput {
 		in.auto = widget.NewSelectEntry(in.labels)
 		in.auto.PlaceHolder = "Type to search…"
 		in.auto.OnChanged = func(text string) {
-			in.auto.SetOptions(in.matching(text))
+			in.offers = in.matching(text)
+			in.auto.SetOptions(in.offers)
 			h.changed()
 		}
 		in.obj = in.auto
@@ -201,7 +203,8 @@ func (in *fieldChoiceInput) setOptions(opts []form.Option, label func(form.Optio
 		in.sel.Options = in.labels
 		in.sel.Refresh()
 	case in.auto != nil:
-		in.auto.SetOptions(in.labels)
+		in.offers = in.matching(in.auto.Text)
+		in.auto.SetOptions(in.offers)
 	}
 	if cur == nil {
 		return // a half-typed search stays as typed
@@ -255,7 +258,13 @@ func (in *fieldMultiChoiceInput) summarise() {
 	if in.summary == nil {
 		return
 	}
-	text := strings.Join(in.group.Selected, ", ")
+	var chosen []string
+	for _, l := range in.labels { // in the form's order
+		if slices.Contains(in.group.Selected, l) {
+			chosen = append(chosen, l)
+		}
+	}
+	text := strings.Join(chosen, ", ")
 	if text == "" {
 		text = "Nothing chosen."
 	}

@@ -29,9 +29,10 @@ import (
 	"github.com/fieldforms/fieldforms/form"
 )
 
-// formFakeReplica keeps records and attachments in memory and checks saves with
-// the template's own rules, as the store does: values with Template.Check, a
-// submitted record with CheckComplete, and refuses edits of deleted records.
+// formFakeReplica keeps records and attachments in memory and saves as the store
+// does: values checked with Template.Check, then applied by the form engine
+// (defaults of a new record, counts, calculations), a submitted record checked
+// with Form.Check; edits of deleted records are refused.
 type formFakeReplica struct {
 	Replica // methods the form screen does not use; calling one panics
 
@@ -129,7 +130,7 @@ func (f *formFakeReplica) Save(_ context.Context, e Edit) (form.Record, error) {
 			if a != nil {
 				list = []form.Attachment{*a}
 			}
-		case form.TypePhoto, form.TypeFile:
+		case form.TypePhoto, form.TypeFile, form.TypeAudio, form.TypeVideo:
 			_ = json.Unmarshal(v, &list)
 		}
 		for _, a := range list {
@@ -137,13 +138,24 @@ func (f *formFakeReplica) Save(_ context.Context, e Edit) (form.Record, error) {
 				return form.Record{}, fmt.Errorf("save: field %q: attachment %s is not on this device", id, a.SHA256)
 			}
 		}
+	}
+	// As the store does: the form engine applies the edit and what follows
+	// from it (a new record's defaults, counts, calculations).
+	fm := tpl.NewForm(rec.Values(), form.Context{})
+	if e.Record == "" {
+		fm.Start()
+	}
+	if err := fm.SetAll(vals); err != nil {
+		return form.Record{}, fmt.Errorf("save: %w", err)
+	}
+	for id, v := range fm.Changes() {
 		rec.Fields[id] = form.FieldValue{Value: v}
 	}
 	if e.Status != "" {
 		rec.Fields[form.FieldStatus] = form.FieldValue{Value: fieldJSON(e.Status)}
 	}
 	if rec.Status() == form.StatusSubmitted {
-		if err := tpl.CheckComplete(rec.Values()); err != nil {
+		if err := tpl.NewForm(rec.Values(), form.Context{}).Check(); err != nil {
 			return form.Record{}, fmt.Errorf("submit %s: %w", rec.ID, err)
 		}
 	}
@@ -279,7 +291,9 @@ var (
 	formTestZone = time.FixedZone("CET", 3600)
 )
 
-func openForm(t *testing.T, r *formFakeReplica, target FormTarget) *formHarness {
+// openForm opens the form screen on target in a test window; with changes to
+// its seams, if any.
+func openForm(t *testing.T, r *formFakeReplica, target FormTarget, with ...func(*formSeams)) *formHarness {
 	t.Helper()
 	test.NewTempApp(t)
 	h := &formHarness{t: t, r: r, q: make(chan func(), 1000), clock: &formFakeClock{}, confirmOK: true}
@@ -299,6 +313,9 @@ func openForm(t *testing.T, r *formFakeReplica, target FormTarget) *formHarness 
 				ok()
 			}
 		},
+	}
+	for _, w := range with {
+		w(&seams)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	h.v = newFormView(t.Context(), h.w, Deps{Replica: r, Logger: log}, target, func(id string) { h.done = append(h.done, id) }, seams)

@@ -40,6 +40,7 @@ type recordView struct {
 	// Touched on the UI goroutine only.
 	rec    form.Record
 	tpl    *form.Template // nil when the replica lacks the record's template version
+	fm     *form.Form     // the record as its form reads it; nil without tpl
 	loaded bool
 
 	title       *widget.Label
@@ -110,6 +111,11 @@ func (v *recordView) load() {
 // show puts a record on screen.
 func (v *recordView) show(rec form.Record, tpl *form.Template) {
 	v.rec, v.tpl, v.loaded = rec, tpl, true
+	v.fm = nil
+	if tpl != nil {
+		// In the language chosen for its template.
+		v.fm = tpl.NewForm(rec.Values(), form.Context{Language: formLanguage(tpl, v.env.prefs(), deviceLocale())})
+	}
 	setMessage(v.message, "", widget.MediumImportance)
 	v.showHeader()
 	v.attachments = nil
@@ -175,7 +181,7 @@ func (v *recordView) valueRows() []fyne.CanvasObject {
 		}
 		return rows
 	}
-	fm := v.form()
+	fm := v.fm
 	var rows []fyne.CanvasObject
 	indent := func(depth int, o fyne.CanvasObject) fyne.CanvasObject {
 		for range depth {
@@ -202,12 +208,6 @@ func (v *recordView) valueRows() []fyne.CanvasObject {
 		}
 	}
 	return rows
-}
-
-// form is the record as its form reads it, in the language chosen for its
-// template.
-func (v *recordView) form() *form.Form {
-	return v.tpl.NewForm(v.rec.Values(), form.Context{Language: formLanguage(v.tpl, v.env.prefs(), deviceLocale())})
 }
 
 // labelled is a field's label (bold) close above its value.
@@ -443,7 +443,17 @@ func (v *recordView) changeText(c FieldChange) string {
 	default:
 		if v.tpl != nil {
 			if tf, ok := v.tpl.Field(c.Field); ok {
-				label, f = v.form().Label(c.Field), tf
+				label, f = v.fm.Label(c.Field), tf
+				if label == "" {
+					label = tf.ID
+				}
+				if tf.Type == form.TypeRepeat && strings.HasSuffix(c.Field, "]") {
+					// An instance's marker: added (yes) or removed (no).
+					if c.New == "yes" {
+						return label + ": added"
+					}
+					return label + ": removed"
+				}
 			}
 		}
 	}
@@ -464,7 +474,7 @@ func (v *recordView) changeText(c FieldChange) string {
 		// History values come as form.DisplayValue wrote them; put the
 		// labels of choices back where they are known.
 		if f.Type == form.TypeChoice || f.Type == form.TypeMultiChoice || f.Type == form.TypeRank {
-			fm := v.form()
+			fm := v.fm
 			parts := strings.Split(s, ", ")
 			for i, p := range parts {
 				if o, ok := f.Option(p); ok {

@@ -289,3 +289,57 @@ func firstKey(f *fakeReplica) string {
 	}
 	return ""
 }
+
+// TestRecordViewSections shows a record of a form with groups, a repeat and two
+// languages: a section per group, one per member, labels and choices in the
+// language chosen for the template, computed values, and no hidden fields.
+func TestRecordViewSections(t *testing.T) {
+	f := newFakeReplica(t)
+	r := f.mustSave(t, Edit{Template: form.TemplateKey{ID: "household-survey"}, Values: values(t, map[string]any{
+		"enumerator": "ana", "consent": "OK",
+		"location/region": "north", "location/district": "hill", "location/village": "hill_2",
+		"household/head_name": "Kofi Mensah", "household/size": 2,
+		"members[1]": true, "members[1]/position": "1", "members[1]/name": "Kofi", "members[1]/relation": "head", "members[1]/age": 45,
+		"members[2]": true, "members[2]/position": "2", "members[2]/name": "Ama", "members[2]/relation": "child", "members[2]/age": 9,
+		"summary/eldest": "45", "summary/children": "1", "summary/water": "borehole",
+		"summary/needs": []string{"school", "water", "health", "income"},
+	})})
+	v, q, _ := testMain(t, Deps{Replica: f}, desktopSize)
+	texts := func() []string {
+		v.openRecord(r.ID)
+		q.settle(v.env.ui)
+		return shownTexts(v.record.view)
+	}
+	got := texts()
+	for _, want := range []string{
+		"Location", "Region", "North", "Village", "Bansi",
+		"Household", "Name of the head of household", "Kofi Mensah",
+		"Member 1", "Name of member 1", "Kofi", "Relation to Kofi Mensah", "Head of household",
+		"Member 2", "Name of member 2", "Ama", "Child",
+		"Living conditions", "2 people, eldest 45 years old.", "Borehole", "Schooling > Clean water > Health care > Income",
+	} {
+		if !slices.Contains(got, want) {
+			t.Fatalf("%q not shown; shown: %q", want, got)
+		}
+	}
+	if i, j := slices.Index(got, "Member 2"), slices.Index(got, "Ama"); i < 0 || j < i {
+		t.Fatalf("member 2's answers are not under its heading: %q", got)
+	}
+	// The enumerator is metadata; the school question is asked of Ama alone.
+	vals := shownTexts(v.record.values)
+	if slices.Contains(vals, "ana") || !slices.Contains(vals, "Does Ama go to school?") || slices.Contains(vals, "Does Kofi go to school?") {
+		t.Fatalf("values shown: %q", vals)
+	}
+	if hist := shownTexts(v.record.history); !slices.Contains(hist, "Member: added") || !slices.Contains(hist, "enumerator: set to ana") {
+		t.Fatalf("history %q", hist)
+	}
+
+	// In the language chosen for the template.
+	v.env.prefs().SetString(formLanguagePref+"household-survey", "Français (fr)")
+	got = texts()
+	for _, want := range []string{"Localisation", "Région", "Nord", "Membre 2", "Lien avec Kofi Mensah", "Enfant", "Forage"} {
+		if !slices.Contains(got, want) {
+			t.Fatalf("%q not shown in French; shown: %q", want, got)
+		}
+	}
+}
