@@ -32,6 +32,7 @@ func (c *converter) compile() error {
 			tpl.Choices[l.name] = l.options
 		}
 	}
+	c.checkDefaults()
 	limit := 4*len(c.items) + 64
 	for attempt := 0; ; attempt++ {
 		if err := c.ctx.Err(); err != nil {
@@ -155,4 +156,27 @@ func (c *converter) fix(te *form.TemplateError, keys map[string]*item) error {
 	c.dropped(it, "", fmt.Sprintf("%s %q", what, v), te.Msg)
 	c.clearRule(it, te.Rule)
 	return nil
+}
+
+// checkDefaults checks each default value on a template of its field alone, so
+// that bad defaults are left out before the whole template is checked (once for
+// each would be slow on a large form).
+func (c *converter) checkDefaults() {
+	walkKept(c.top, func(it *item) {
+		if it.f.Default == nil {
+			return
+		}
+		g := form.Field{ID: "f", Type: it.f.Type, Label: form.Plain("f"), Options: it.f.Options, List: it.f.List,
+			Min: it.f.Min, Max: it.f.Max, Step: it.f.Step, MaxFiles: it.f.MaxFiles, Default: it.f.Default}
+		t := form.Template{ID: "t", Version: 1, Name: "t", Fields: []form.Field{g}}
+		if g.List != "" {
+			t.Choices = map[string][]form.Option{g.List: c.tpl.Choices[g.List]}
+		}
+		_, err := form.ParseTemplate(t.Encode())
+		var te *form.TemplateError
+		if errors.As(err, &te) && te.Rule == "default" {
+			c.dropped(it, "", fmt.Sprintf("default %s", it.f.Default), strings.Replace(te.Msg, `field "f": `, "", 1))
+			c.clearRule(it, "default")
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/form/expr"
 )
 
 // The rules of a field that hold an expression, in the order they are reported.
@@ -251,6 +252,15 @@ func (c *converter) resolveItem(it *item) {
 			continue
 		}
 		s, err := c.rewrite(src, it.n.path)
+		if err == nil {
+			// The engine's own check, here rather than one template check a rule.
+			if _, perr := expr.Parse(s); perr != nil {
+				err = fmt.Errorf("%s: %v", rule, perr)
+			}
+		}
+		if err == nil {
+			err = ruleApplies(rule, f.Type)
+		}
 		if err != nil {
 			c.dropped(it, "", fmt.Sprintf("%s %q", ruleName[rule], src), err.Error())
 			c.clearRule(it, rule)
@@ -480,4 +490,27 @@ func onlyDots(steps []string) bool {
 		}
 	}
 	return len(steps) > 0
+}
+
+// ruleApplies checks a rule against the field types it applies to, as the template
+// check does, so that most refusals are known before it runs.
+func ruleApplies(rule string, t form.FieldType) error {
+	container := t == form.TypeGroup || t == form.TypeRepeat
+	var ok bool
+	switch rule {
+	case "required":
+		ok = askedType(t) && t != form.TypeNote
+	case "readonly":
+		ok = t != form.TypeRepeat
+	case "constraint", "calculation", "default_expr":
+		ok = !container && t != form.TypeNote
+	case "repeat_count":
+		ok = t == form.TypeRepeat
+	default:
+		ok = true
+	}
+	if !ok {
+		return fmt.Errorf("%s does not apply to a %s field", rule, t)
+	}
+	return nil
 }

@@ -545,7 +545,7 @@ func TestDroppedRules(t *testing.T) {
 	body := `<input ref="/data/a"><label>A</label></input><input ref="/data/d"><label>D</label></input>`
 	rep := importXML(t, xform(instance, model, body))
 	wantReport(t, rep,
-		`D /data/b: calculate "pulldata('f', 'c', 'k', ${a})": calculation: column 1: pulldata() needs the form's CSV file`,
+		`D /data/b: calculate "pulldata('f', 'c', 'k', /data/a)": calculation: column 1: pulldata() needs the form's CSV file`,
 		`D /data/c: calculate "instance('l')/root/item[name = /data/a]/label": it reads the secondary instance 'l'`,
 		`D /data/d: relevant "/data/nope = 1": /data/nope names no node of the primary instance`)
 	if f := field(t, rep, "b"); f.Type != form.TypeHidden || f.Calculation != "" {
