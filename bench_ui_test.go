@@ -25,6 +25,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/fieldforms/fieldforms/app"
+	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/internal/benchdata"
 	"github.com/fieldforms/fieldforms/store"
 )
@@ -148,6 +149,125 @@ func BenchmarkUI100k(b *testing.B) {
 		}
 		w.Close()
 	}
+}
+
+// BenchmarkFormOpen200 measures opening the form screen on a new record of a
+// 200-field template (groups, a counted repeat, relevants, calculations, choice
+// lists and a choice filter), in the real store through the real adapters:
+//
+//	form_open_200_fields_ms  NewFormView until the form is built (every row of
+//	                         every page) and its first page laid out in a
+//	                         1024×768 window (Fyne's test driver: no GPU
+//	                         drawing), the median of nine opens
+func BenchmarkFormOpen200(b *testing.B) {
+	ctx := context.Background()
+	tpl := formBenchTemplate(b)
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "replica"), store.Options{Device: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.PutTemplate(ctx, tpl); err != nil {
+		b.Fatal(err)
+	}
+	q := make(chan func(), 1024)
+	a := test.NewTempApp(b)
+	d := app.Deps{Replica: replica{st: st}, Do: func(fn func()) { q <- fn }}
+	target := app.FormTarget{Template: tpl.Key()}
+
+	for b.Loop() {
+		var opens []time.Duration
+		for range 9 {
+			w := a.NewWindow("Form")
+			w.Resize(fyne.NewSize(1024, 768))
+			t0 := time.Now()
+			w.SetContent(app.NewFormView(ctx, w, d, target, nil))
+			drainUntil(b, q, "the form", func() bool { return findButton(w.Content(), "Submit") != nil })
+			opens = append(opens, time.Since(t0))
+			if got := labels(w.Content()); !slices.Contains(got, "Consent *") {
+				b.Fatalf("the form shows %q, not its first question", got)
+			}
+			w.Close()
+		}
+		slices.Sort(opens)
+		uiFigure("form_open_200_fields_ms", ms(opens[len(opens)/2]), "ms")
+	}
+}
+
+// formBenchTemplate is a template of 200 fields as a long survey has them: two
+// questions, a repeat counted by an answer, eight groups of questions with
+// calculations, notes, relevants and cascading choices, and a summary.
+func formBenchTemplate(b *testing.B) *form.Template {
+	b.Helper()
+	var top []string
+	top = append(top, `{"id":"intro","type":"text","label":"Interviewer"}`,
+		`{"id":"consent","type":"choice","list":"yn","label":"Consent","required":true}`)
+	var people []string
+	for i := 1; i <= 9; i++ {
+		kind := map[bool]string{true: `"type":"integer"`, false: `"type":"text"`}[i%3 == 0]
+		id := fmt.Sprintf("p%d", i)
+		if i == 3 {
+			id = "age"
+		}
+		people = append(people, fmt.Sprintf(`{"id":"%s",%s,"label":"Person question %d"}`, id, kind, i))
+	}
+	top = append(top, `{"id":"people","type":"repeat","label":"Person","repeat_count":"${g1_q2}","fields":[`+strings.Join(people, ",")+`]}`)
+	for g := 1; g <= 8; g++ {
+		q := func(n int) string { return fmt.Sprintf("g%d_q%d", g, n) }
+		fields := []string{
+			fmt.Sprintf(`{"id":"%s","type":"text","label":"Section %d question 1"}`, q(1), g),
+			fmt.Sprintf(`{"id":"%s","type":"integer","label":"How many?","default":4,"constraint":". <= 30"}`, q(2)),
+			fmt.Sprintf(`{"id":"%s","type":"decimal","label":"How much?"}`, q(3)),
+			fmt.Sprintf(`{"id":"%s","type":"choice","list":"yn","label":"Any problem?"}`, q(4)),
+			fmt.Sprintf(`{"id":"%s","type":"choice","list":"region","label":"Region"}`, q(5)),
+			fmt.Sprintf(`{"id":"%s","type":"choice","list":"district","label":"District","choice_filter":"region = ${%s}"}`, q(6), q(5)),
+			fmt.Sprintf(`{"id":"%s","type":"multichoice","list":"yn","label":"Which?"}`, q(7)),
+			fmt.Sprintf(`{"id":"%s","type":"date","label":"When?"}`, q(8)),
+			fmt.Sprintf(`{"id":"%s","type":"text","label":"Why so many?","relevant":"${%s} > 3"}`, q(9), q(2)),
+			fmt.Sprintf(`{"id":"%s","type":"calculate","label":"Twice as many","calculation":"${%s} * 2"}`, q(10), q(2)),
+			fmt.Sprintf(`{"id":"%s","type":"note","label":"Twice as many: ${%s}"}`, q(11), q(10)),
+		}
+		for n := 12; n <= 21; n++ {
+			rel := ""
+			if n%2 == 0 {
+				rel = fmt.Sprintf(`,"relevant":"${%s} = 'yes'"`, q(4))
+			}
+			fields = append(fields, fmt.Sprintf(`{"id":"%s","type":"text","label":"Section %d question %d"%s}`, q(n), g, n, rel))
+		}
+		top = append(top, fmt.Sprintf(`{"id":"g%d","type":"group","label":"Section %d","relevant":"${consent} = 'yes'","fields":[%s]}`,
+			g, g, strings.Join(fields, ",")))
+	}
+	var summary []string
+	for n := 1; n <= 10; n++ {
+		summary = append(summary, fmt.Sprintf(`{"id":"s%d","type":"calculate","calculation":"${g%d_q2} + ${g%d_q3}"}`, n, n%8+1, n%8+1))
+	}
+	summary = append(summary, `{"id":"eldest","type":"calculate","label":"Eldest","calculation":"max(${age})"}`)
+	top = append(top, `{"id":"summary","type":"group","label":"Summary","fields":[`+strings.Join(summary, ",")+`]}`)
+	js := `{"id":"bench-200","version":1,"name":"Two hundred fields","choices":{
+		"yn":[{"value":"yes","label":"Yes"},{"value":"no","label":"No"}],
+		"region":[{"value":"north","label":"North"},{"value":"south","label":"South"}],
+		"district":[{"value":"hill","label":"Hill","filter":{"region":"north"}},{"value":"lake","label":"Lake","filter":{"region":"north"}},
+			{"value":"coast","label":"Coast","filter":{"region":"south"}}]},
+		"fields":[` + strings.Join(top, ",") + `]}`
+	tpl, err := form.ParseTemplate([]byte(js))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := len(tpl.All()); n != 200 {
+		b.Fatalf("the template has %d fields, want 200", n)
+	}
+	return tpl
+}
+
+// findButton returns the visible button with the given text, or nil.
+func findButton(o fyne.CanvasObject, text string) *widget.Button {
+	var found *widget.Button
+	walkUI(o, func(o fyne.CanvasObject) {
+		if x, ok := o.(*widget.Button); ok && x.Text == text && found == nil {
+			found = x
+		}
+	})
+	return found
 }
 
 func uiFigure(name string, value float64, unit string) {
