@@ -374,45 +374,45 @@ func (f *Form) calculate() {
 }
 
 // applyCounts makes the instances of each repeat with a count match it; it reports
-// whether anything changed.
+// whether anything changed. A form holds at most MaxRecordKeys values: counts
+// that would make more instances than that make as many as fit.
 func (f *Form) applyCounts() bool {
 	changed := false
 	for _, fl := range f.tpl.all {
 		if fl.Type != TypeRepeat || fl.exprs.count == nil {
 			continue
 		}
+		var added []string
 		for _, parent := range f.parentKeys(fl) {
-			n := f.eval(fl.exprs.count, JoinKey(parent, fl.ID)).Number()
+			base := JoinKey(parent, fl.ID)
+			n := f.eval(fl.exprs.count, base).Number()
 			if math.IsNaN(n) || n < 0 {
 				n = 0
 			}
-			n = math.Min(math.Trunc(n), MaxInstances)
-			base := JoinKey(parent, fl.ID)
-			for i := 1; i <= MaxInstances; i++ {
-				key := base + "[" + positionInstance(i) + "]"
-				cur, had := f.vals[key]
-				want := float64(i) <= n
-				if !want && !had {
-					if i > int(n) {
-						break
-					}
-					continue
-				}
-				wantRaw := json.RawMessage(strconv.FormatBool(want))
-				if had && bytes.Equal(cur, wantRaw) {
-					continue
-				}
-				f.vals[key] = wantRaw
-				changed = true
-				if want && !had {
-					f.reindex()
-					f.applyDefaults(key, fl)
+			want := int(math.Min(math.Trunc(n), MaxInstances))
+			for _, id := range f.inst[base] {
+				if p, err := strconv.Atoi(id); err != nil || p > want {
+					f.vals[base+"["+id+"]"] = json.RawMessage("false")
+					changed = true
 				}
 			}
+			for i := 1; i <= want && len(f.vals) < MaxRecordKeys; i++ {
+				key := base + "[" + positionInstance(i) + "]"
+				if cur, had := f.vals[key]; had && bytes.Equal(cur, []byte("true")) {
+					continue
+				}
+				f.vals[key] = json.RawMessage("true")
+				added = append(added, key)
+				changed = true
+			}
 		}
-	}
-	if changed {
-		f.reindex()
+		if changed {
+			// Instances of the repeats inside this one are counted next, in these.
+			f.reindex()
+		}
+		for _, key := range added {
+			f.applyDefaults(key, fl)
+		}
 	}
 	return changed
 }

@@ -422,3 +422,25 @@ func TestMatchLanguage(t *testing.T) {
 		}
 	}
 }
+
+// Counts that ask for more than a record may hold make as many instances as fit,
+// quickly.
+func TestRepeatCountBounded(t *testing.T) {
+	tpl := mustParse(t, []byte(`{"id":"t","version":1,"name":"T","fields":[
+		{"id":"a","type":"repeat","repeat_count":"1000","fields":[
+			{"id":"b","type":"repeat","repeat_count":"1000","fields":[
+				{"id":"x","type":"integer","label":"X","default":1},
+				{"id":"y","type":"calculate","calculation":"${x} + position(..)"}]}]}]}`))
+	start := time.Now()
+	fm := tpl.NewForm(nil, form.Context{})
+	fm.Start()
+	if n := len(fm.Values()); n > 3*form.MaxRecordKeys {
+		t.Errorf("%d values, over the bound", n)
+	}
+	if err := fm.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %v", d)
+	}
+}

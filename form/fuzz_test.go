@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fieldforms/fieldforms/form"
 )
@@ -13,8 +16,15 @@ import (
 // here too, so that they are always part of the seed.
 
 func FuzzParseTemplate(f *testing.F) {
-	for _, s := range []string{fullTemplate, valuesTemplate, completeTemplate} {
+	for _, s := range []string{fullTemplate, valuesTemplate, completeTemplate, household} {
 		f.Add([]byte(s))
+	}
+	for _, name := range []string{"household-survey.json", "water-point-inspection.json"} {
+		data, err := os.ReadFile(filepath.Join(samplesDir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tpl, err := form.ParseTemplate(data)
@@ -40,8 +50,27 @@ func FuzzParseTemplate(f *testing.F) {
 		empty := form.Values{}
 		_ = tpl.CheckComplete(empty)
 		_ = tpl.RecordTitle(empty)
+		// The engine runs over whatever parses: a new form, its outline, its rules.
+		fm := tpl.NewForm(nil, form.Context{Now: func() time.Time { return time.Unix(1e9, 0) }, User: "u", Device: "d"})
+		fm.Start()
+		for _, it := range fm.Items() {
+			_ = fm.Relevant(it.Key)
+			_ = fm.Label(it.Key)
+			_ = fm.Required(it.Key)
+			_ = fm.ReadOnly(it.Key)
+			_ = fm.Options(it.Key)
+			_, _ = fm.Problem(it.Key)
+		}
+		_ = fm.Check()
+		_ = fm.Title()
+		if _, err := tpl.Check(fm.Changes()); err != nil {
+			t.Fatalf("what Start set does not pass Check: %v", err)
+		}
 		probe := form.Values{}
 		for _, fld := range tpl.Fields {
+			if !fld.HoldsValue() {
+				continue
+			}
 			_ = tpl.Visible(fld.ID, empty)
 			for _, v := range []string{`null`, `""`, `"x"`, `1`, `[]`, `true`} {
 				probe[fld.ID] = json.RawMessage(v)
@@ -71,6 +100,50 @@ func FuzzParseTemplate(f *testing.F) {
 			if err != nil || !bytes.Equal(again[id], out[id]) {
 				t.Fatalf("canonical value %s is not a fixed point: %s, %v", out[id], again[id], err)
 			}
+		}
+	})
+}
+
+// Values of any shape, nested or as keys, into the household form: Expand, Check and
+// the engine never panic, and what the engine holds passes Check.
+func FuzzFormValues(f *testing.F) {
+	f.Add([]byte(`{"consent":"yes","place":{"region":"north","village":"n1"},"size":3,"adults":2,"members":[{"name":"A","age":40}],"assets":[{"kind":"cow","value":300}]}`))
+	f.Add([]byte(`{"members[1]/age":"x","assets[0190a0b4-0000-7000-8000-000000000001]":true,"place/region":null}`))
+	f.Add([]byte(`{"size":1000000,"head":"K"}`))
+	tpl, err := form.ParseTemplate([]byte(household))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var nested form.Values
+		if json.Unmarshal(data, &nested) != nil {
+			return
+		}
+		vals, err := tpl.Expand(nested, nil)
+		if err != nil {
+			return
+		}
+		checked, err := tpl.Check(vals)
+		if err != nil {
+			if !errors.Is(err, form.ErrInvalidValue) {
+				t.Fatalf("Check error %T %v", err, err)
+			}
+			return
+		}
+		fm := tpl.NewForm(nil, form.Context{})
+		fm.Start()
+		if err := fm.SetAll(checked); err != nil {
+			t.Fatalf("SetAll of checked values: %v", err)
+		}
+		for _, it := range fm.Items() {
+			_ = fm.Relevant(it.Key)
+			_ = fm.Label(it.Key)
+			_, _ = fm.Problem(it.Key)
+		}
+		_ = fm.Check()
+		_ = fm.Title()
+		if _, err := tpl.Check(fm.Values()); err != nil {
+			t.Fatalf("the engine's values do not pass Check: %v", err)
 		}
 	})
 }
