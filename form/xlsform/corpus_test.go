@@ -13,10 +13,18 @@ import (
 	"github.com/fieldforms/fieldforms/form"
 )
 
-// corpusDir holds public forms (see its SOURCES.md); XLSFORM_CORPUS names another.
+// corpusDir holds public forms with their SOURCES.md. They are kept out of this
+// repository (they are other projects' files): FIELDFORMS_FORMS_CORPUS names the
+// folder, else testdata/corpus (a link a developer makes), else forms-corpus in the
+// shared folder beside the repository. Without one, the corpus tests skip.
 var corpusDir = func() string {
-	if d := os.Getenv("XLSFORM_CORPUS"); d != "" {
+	if d := os.Getenv("FIELDFORMS_FORMS_CORPUS"); d != "" {
 		return d
+	}
+	for _, d := range []string{"testdata/corpus", "../../../shared/forms-corpus"} {
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
 	}
 	return "testdata/corpus"
 }()
