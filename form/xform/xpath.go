@@ -394,10 +394,10 @@ func (rw *rewriter) path(inItem bool) (*xpath, bool) {
 	p := &xpath{Preds: map[int][]string{}}
 	t := rw.peek(0)
 	switch {
-	case t.kind == tkName && t.text == "current":
+	case t.kind == tkName && t.text == "current" && rw.peek(1).kind == tkLParen && rw.peek(2).kind == tkRParen:
 		p.Head = "current()"
 		rw.i += 3
-	case t.kind == tkName && t.text == "instance":
+	case t.kind == tkName && t.text == "instance" && rw.peek(1).kind == tkLParen && rw.peek(2).kind == tkStr && rw.peek(3).kind == tkRParen:
 		lit := rw.peek(2)
 		p.Head = "instance(" + rw.src[lit.pos:lit.end] + ")"
 		p.Instance = lit.text
