@@ -653,3 +653,50 @@ func TestFormViewKeepsTypingAcrossRebuilds(t *testing.T) {
 		t.Fatal("defects offered for a working water point")
 	}
 }
+
+// A repeat in a repeat: each instance has its own instances, added under it.
+func TestFormViewNestedRepeats(t *testing.T) {
+	r := newFormFakeReplica(t)
+	tpl, err := form.ParseTemplate([]byte(`{"id":"visits","version":1,"name":"Visits","fields":[
+		{"id":"hh","type":"repeat","label":"Household","fields":[
+			{"id":"name","type":"text","label":"Name"},
+			{"id":"people","type":"repeat","label":"Person","fields":[{"id":"age","type":"integer","label":"Age"}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.templates = append(r.templates, tpl)
+	h := openForm(t, r, FormTarget{Template: tpl.Key()})
+	h.tap(h.section("hh").add)
+	h.tap(h.section("hh").add)
+	households := h.instances("hh")
+	if len(households) != 2 {
+		t.Fatalf("households %q", households)
+	}
+	people := h.section(households[1] + "/people")
+	if people.add == nil || people.add.Text != "Add Person" {
+		t.Fatalf("no Add Person in the second household")
+	}
+	h.tap(people.add)
+	persons := h.instances(households[1] + "/people")
+	if len(persons) != 1 || len(h.instances(households[0]+"/people")) != 0 {
+		t.Fatalf("people %q in the second household", persons)
+	}
+	age := persons[0] + "/age"
+	if c := h.w.Canvas().Focused(); c != h.entry(age) {
+		t.Fatalf("focus on %T, want the new person's age", c)
+	}
+	h.typeInto(age, "30")
+	if got := h.v.where(h.row(age)); got != "Household 2 › Person 1 › Age" {
+		t.Fatalf("where %q", got)
+	}
+	h.autosave()
+	rec := r.record(t, h.v.recordID)
+	if raw(rec, households[1]) != "true" || raw(rec, persons[0]) != "true" || raw(rec, age) != "30" {
+		t.Fatalf("record %s", rec.Encode())
+	}
+	// Removing the household takes its people off the screen.
+	h.tap(h.section(households[1]).remove)
+	if _, ok := h.v.byID[age]; ok || len(h.instances("hh")) != 1 {
+		t.Fatal("the removed household's person is still on screen")
+	}
+}
