@@ -61,12 +61,15 @@ func (c *converter) readNode(n *inode) {
 				// The template defines the repeat; the instance read first is data.
 				prev.dups = append(prev.dups, prev.el)
 				prev.el, prev.tmpl = k, true
-				prev.kids = nil
-				for p := range c.nodes {
-					if strings.HasPrefix(p, prev.path+"/") {
-						delete(c.nodes, p)
+				var forget func(n *inode)
+				forget = func(n *inode) {
+					for _, k := range n.kids {
+						delete(c.nodes, k.path)
+						forget(k)
 					}
 				}
+				forget(prev)
+				prev.kids = nil
 				c.readNode(prev)
 			} else {
 				prev.dups = append(prev.dups, k)

@@ -237,14 +237,9 @@ func parseXML(r io.Reader) (*elem, error) {
 			}
 		case xml.CharData:
 			if cur != nil {
-				s := string(t)
-				if l := len(cur.content); l > 0 {
-					if prev, ok := cur.content[l-1].(string); ok {
-						cur.content[l-1] = prev + s
-						continue
-					}
-				}
-				cur.content = append(cur.content, s)
+				// Kept apart, not joined: joining text split by comments would be
+				// quadratic.
+				cur.content = append(cur.content, string(t))
 			}
 		}
 	}
