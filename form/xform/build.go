@@ -407,6 +407,9 @@ func (c *converter) controlField(it *item, b *bind) {
 		f.Type = form.TypeAcknowledge
 	}
 	f.Appearance = app
+	if ctl.grp != "" && !strings.HasPrefix(n.path, ctl.grp+"/") {
+		c.approx(it, e.path(), describe(it)+" outside its data node's group", fmt.Sprintf("the body shows it in %s; Fieldforms shows it where its data node is", ctl.grp))
+	}
 	if l := e.child(nsXForms, "label"); l != nil {
 		t, media, _ := c.readText(it, l, n.path, "label")
 		it.texts["label"] = t

@@ -397,6 +397,11 @@ func (c *converter) render(it *item, rt rtext, what string) form.Text {
 		for _, x := range r {
 			switch x := x.(type) {
 			case string:
+				if strings.Contains(x, "${") {
+					// A literal ${ would read as a reference.
+					c.approx(it, "", fmt.Sprintf("%q in the %s", "${", what), "written as \"$ {\", which Fieldforms does not read as a reference")
+					x = strings.ReplaceAll(x, "${", "$ {")
+				}
 				b.WriteString(x)
 			case output:
 				s, err := c.rewrite(x.value, x.ctx)

@@ -630,3 +630,65 @@ func TestGroupOnAValue(t *testing.T) {
 	field(t, rep, "q")
 	wantReport(t, rep, `A /h:html/h:body/group: group ref "/data/v": it names a value`)
 }
+
+func TestGeoJSONOptions(t *testing.T) {
+	geo := `{"type":"FeatureCollection","features":[
+{"type":"Feature","id":"p1","properties":{"title":"Well","kind":"water"},"geometry":{"type":"Point","coordinates":[36.8,-1.3]}},
+{"type":"Feature","properties":{"id":"p2","title":"Road","kind":"road"},"geometry":{"type":"LineString","coordinates":[[36.8,-1.3],[36.9,-1.4,10]]}}]}`
+	model := `<instance id="places" src="jr://file/places.geojson"/>`
+	body := `<select1 ref="/data/q" appearance="map"><label>Q</label><itemset nodeset="instance('places')/root/item[kind != 'road']"><value ref="id"/><label ref="title"/></itemset></select1>`
+	rep := importXML(t, xform(`<q/>`, model, body), xlsform.Options{Files: fstest.MapFS{"places.geojson": {Data: []byte(geo)}}})
+	b, _ := json.Marshal(rep.Template.Choices["places"])
+	want := `[{"value":"p1","label":"Well","filter":{"geometry":"-1.3 36.8 0 0","kind":"water"}},{"value":"p2","label":"Road","filter":{"geometry":"-1.3 36.8 0 0; -1.4 36.9 10 0","kind":"road"}}]`
+	if string(b) != want {
+		t.Errorf("options\n got %s\nwant %s", b, want)
+	}
+	if f := field(t, rep, "q"); f.ChoiceFilter != "kind != 'road'" || f.Appearance != "map" {
+		t.Errorf("q %s", fieldJSON(f))
+	}
+}
+
+func TestMoreMappings(t *testing.T) {
+	model := `<itext><translation lang="en"><text id="l"><value form="short">S</value><value>Long</value></text></translation></itext>
+<instance id="l"><root><item><name>a</name><label>A</label></item></root></instance>
+<bind nodeset="/data/c" type="string" calculate="jr:choice-name( /data/s , ' /data/s ')"/>
+<setvalue event="odk-instance-load" ref="/data/t" value="now()"/>
+<bind nodeset="/data/g/x" relevant="count(/data/rep[x = 1]) &gt; 0"/>`
+	body := `<select1 ref="/data/s"><label ref="jr:itext('l')"/><itemset nodeset="instance('l')/root/item"><value ref="name"/><label ref="label"/></itemset></select1>
+<select1 ref="/data/fromrep"><label>From a repeat</label><itemset nodeset="/data/rep"><value ref="x"/><label ref="x"/></itemset></select1>
+<group ref="/data/g"><input ref="/data/y"><label>Y costs $5, ${not a ref}</label></input><input ref="/data/g/x"><label>X</label></input></group>
+<input ref="/data/t"><label>T</label></input>
+<repeat nodeset="/data/rep"><input ref="/data/rep/x"><label>X</label></input></repeat>`
+	rep := importXML(t, xform(`<s/><c/><fromrep/><g><x/></g><y/><t/><rep jr:template=""><x/></rep>`, model, body))
+	if f := field(t, rep, "s"); f.Label.String() != "Long" {
+		t.Errorf("s %s", fieldJSON(f))
+	}
+	if f := field(t, rep, "c"); f.Calculation != "jr:choice-name( ${s} , '${s}')" {
+		t.Errorf("c %s", fieldJSON(f))
+	}
+	if f := field(t, rep, "t"); f.DefaultExpr != "now()" {
+		t.Errorf("t %s", fieldJSON(f))
+	}
+	if f := field(t, rep, "y"); f.Label.String() != "Y costs $5, $ {not a ref}" {
+		t.Errorf("y %s", fieldJSON(f))
+	}
+	wantReport(t, rep,
+		`D /h:html/h:head/model/itext: 1 texts of form "short"`,
+		`D /data/fromrep: choice "fromrep": its options come from "/data/rep", the form's own answers, which is not supported`,
+		`A /h:html/h:body/group/input[1]: text "y" outside its data node's group: the body shows it in /data/g`,
+		`A /data/y: "${" in the label: written as "$ {"`,
+		`A /h:html/h:head/model/setvalue: <setvalue event="odk-instance-load" ref="/data/t">: computed once, when the record is made`,
+		`D /data/g/x: relevant "count(/data/rep[x = 1]) > 0": the predicate of /data/rep[x = 1] is not supported`)
+}
+
+func TestTriggerNames(t *testing.T) {
+	// A calculation triggered by a field whose name is not unique cannot name it.
+	instance := `<g1><a/></g1><g2><a/></g2><when/>`
+	body := `<group ref="/data/g1"><input ref="a"><label>A</label><setvalue event="xforms-value-changed" ref="/data/when" value="now()"/></input></group>
+<group ref="/data/g2"><input ref="a"><label>A</label></input></group>`
+	rep := importXML(t, xform(instance, ``, body))
+	if f := field(t, rep, "when"); f.Type != form.TypeHidden || f.Calculation != "" {
+		t.Errorf("when %s", fieldJSON(f))
+	}
+	wantReport(t, rep, `D /data/when: calculation "now()" when /data/g1/a changes: a trigger names a field by its name, and "a" is not unique in the form`)
+}

@@ -199,8 +199,8 @@ func (p *xpath) String() string {
 }
 
 // pathFunc replaces a path found in an expression; inPred says the path is inside
-// a predicate of a path into a secondary instance (where relative paths name the
-// item's columns).
+// a predicate (where relative paths start at the filtered node: an item's columns,
+// for a path into a secondary instance).
 type pathFunc func(p *xpath, inPred bool) (string, error)
 
 // rewriter copies an expression, replacing its paths.
@@ -465,9 +465,10 @@ func (rw *rewriter) path(inItem bool) (*xpath, bool) {
 func (rw *rewriter) preds(p *xpath, step int) bool {
 	for rw.peek(0).kind == tkLBrack {
 		rw.i++
+		// Relative paths in a predicate start at the node it filters, never at the
+		// expression's context.
 		var b strings.Builder
-		inner := p.Instance != ""
-		rw.run(&b, true, inner)
+		rw.run(&b, true, true)
 		if rw.err != nil {
 			return false
 		}
