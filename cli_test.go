@@ -272,7 +272,7 @@ func TestCLISession(t *testing.T) {
 	if err := json.Unmarshal([]byte(ok(t, dir, "templates", "--json")), &ts); err != nil {
 		t.Fatal(err)
 	}
-	if len(ts) != 4 || !slices.ContainsFunc(ts, func(t form.Template) bool { return t.ID == "site-inspection" && len(t.Fields) == 18 }) {
+	if len(ts) != 6 || !slices.ContainsFunc(ts, func(t form.Template) bool { return t.ID == "site-inspection" && len(t.Fields) == 18 }) {
 		t.Errorf("templates --json: %d templates", len(ts))
 	}
 

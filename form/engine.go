@@ -256,6 +256,17 @@ func (f *Form) AddInstance(parent string, repeat *Field) (string, error) {
 	return key, nil
 }
 
+// CanAddInstance reports whether AddInstance would add an instance to the repeat
+// under parent: the repeat's count is not fixed by the form, and it has fewer
+// instances than its max.
+func (f *Form) CanAddInstance(parent string, repeat *Field) bool {
+	if repeat.Type != TypeRepeat || repeat.exprs.count != nil {
+		return false
+	}
+	n := len(f.inst[JoinKey(parent, repeat.ID)])
+	return n < MaxInstances && !(repeat.max.set && float64(n) >= repeat.max.n)
+}
+
 // RemoveInstance removes a repeat instance. Its values stay in the record, behind
 // the instance's marker, so a concurrent edit on another device is not lost.
 func (f *Form) RemoveInstance(key string) error {
@@ -493,8 +504,12 @@ func (f *Form) relevantUncached(key string) bool {
 		return false
 	}
 	if fl.Type == TypeRepeat && !strings.HasSuffix(key, "]") {
-		// The repeat as a whole: relevant where its parent is; each instance has
-		// its own relevance.
+		// The repeat as a whole (whether instances may be added): its rule read in
+		// its parent's place, where its parent is relevant. Each instance has its
+		// own relevance too.
+		if ce := fl.exprs.relevant; ce != nil && !f.eval(ce, key).Bool() {
+			return false
+		}
 		return f.parentRelevant(key)
 	}
 	if fl.ShowIf != nil && !f.tpl.Visible(fl.key, f.vals) {

@@ -444,3 +444,37 @@ func TestRepeatCountBounded(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+// A repeat as a whole follows its own relevant, read where the repeat sits, and
+// says whether another instance may be added.
+func TestRepeatAsAWhole(t *testing.T) {
+	tpl := mustParse(t, []byte(`{"id":"t","version":1,"name":"T","fields":[
+		{"id":"any","type":"yesno","label":"Any defects?"},
+		{"id":"defects","type":"repeat","label":"Defect","relevant":"${any}","max":2,"fields":[{"id":"what","type":"text","label":"What"}]},
+		{"id":"fixed","type":"repeat","label":"F","repeat_count":"2","fields":[{"id":"x","type":"text","label":"X"}]}]}`))
+	fm := tpl.NewForm(nil, form.Context{})
+	fm.Start()
+	defects := mustField(t, tpl, "defects")
+	if fm.Relevant("defects") {
+		t.Errorf("defects relevant before any")
+	}
+	set(t, fm, "any", "true")
+	if !fm.Relevant("defects") {
+		t.Errorf("defects not relevant after any")
+	}
+	for i := range 3 {
+		can := fm.CanAddInstance("", defects)
+		if can != (i < 2) {
+			t.Fatalf("CanAddInstance with %d instances = %v", i, can)
+		}
+		if _, err := fm.AddInstance("", defects); (err == nil) != can {
+			t.Fatalf("AddInstance with %d instances: %v", i, err)
+		}
+	}
+	if fm.CanAddInstance("", mustField(t, tpl, "fixed")) {
+		t.Errorf("CanAddInstance on a counted repeat")
+	}
+	if s, e, st := mustField(t, mustParse(t, tmpl(`{"id":"r","type":"range","label":"R","min":0,"max":10,"step":2.5}`)), "r").RangeStep(); s != 0 || e != 10 || st != 2.5 {
+		t.Errorf("RangeStep = %v %v %v", s, e, st)
+	}
+}

@@ -496,6 +496,9 @@ func (f *Field) Repeat() *Field { return f.repeat }
 // Depth is how many groups and repeats the field is in.
 func (f *Field) Depth() int { return f.depth }
 
+// RangeStep returns a range field's start (min), end (max) and step.
+func (f *Field) RangeStep() (start, end, step float64) { return f.min.n, f.max.n, f.step }
+
 // ChoiceOptions returns the options of a choice, multichoice or rank field: its own,
 // or its list's.
 func (f *Field) ChoiceOptions() []Option {
