@@ -193,6 +193,12 @@ func (c *converter) metaField(it *item, b *bind, pre, params string) {
 		}
 	case "uid":
 		f.Meta = "instanceid"
+	case "context":
+		if !strings.EqualFold(params, "username") {
+			c.drop(it, what+" is not a preload Fieldforms knows")
+			return
+		}
+		f.Meta = "username"
 	default:
 		c.drop(it, what+" is not a preload Fieldforms knows")
 		return

@@ -175,7 +175,9 @@ func (c *converter) checkDefaults() {
 		_, err := form.ParseTemplate(t.Encode())
 		var te *form.TemplateError
 		if errors.As(err, &te) && te.Rule == "default" {
-			c.dropped(it, "", fmt.Sprintf("default %s", it.f.Default), strings.Replace(te.Msg, `field "f": `, "", 1))
+			msg := strings.Replace(te.Msg, `field "f": `, "", 1)
+			msg = strings.TrimPrefix(msg, "default "+string(it.f.Default)+": ")
+			c.dropped(it, "", fmt.Sprintf("default %s", it.f.Default), msg)
 			c.clearRule(it, "default")
 		}
 	})

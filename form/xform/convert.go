@@ -275,7 +275,11 @@ func (c *converter) settings() error {
 	if strings.TrimSpace(tpl.Name) == "" {
 		tpl.Name = "Untitled form"
 	}
-	if v := root.get("", "version"); v != "" {
+	v := root.get("", "version")
+	if v == "" {
+		v = root.get(nsORX, "version") // older forms
+	}
+	if v != "" {
 		tpl.VersionLabel = v
 		if len(v) > 256 || strings.ContainsAny(v, "\r\n") {
 			tpl.VersionLabel = firstLine(v)
@@ -288,6 +292,7 @@ func (c *converter) settings() error {
 	for _, a := range root.attrs {
 		switch {
 		case a.Name.Space == "" && (a.Name.Local == "id" || a.Name.Local == "version"):
+		case a.Name.Local == "version" && (a.Name.Space == nsORX || a.Name.Space == "orx") && root.get("", "version") == "":
 		case a.Name.Local == "template" && (a.Name.Space == nsJR || a.Name.Space == "jr"):
 		default:
 			c.dropped(nil, root.path(), fmt.Sprintf("attribute %s=%q of the primary instance", qualify(a.Name.Space, a.Name.Local), a.Value),
