@@ -467,31 +467,6 @@ func TestFormViewLanguage(t *testing.T) {
 	}
 }
 
-func TestMatchLanguage(t *testing.T) {
-	langs := []string{"English (en)", "Français (fr)", "Português (pt-BR)", "Kiswahili (sw)"}
-	tests := []struct{ locale, want string }{
-		{"fr", "Français (fr)"},
-		{"fr-FR", "Français (fr)"},
-		{"fr_CA.UTF-8", "Français (fr)"},
-		{"en-US", "English (en)"},
-		{"pt-BR", "Português (pt-BR)"},
-		{"pt_PT", "Português (pt-BR)"},
-		{"SW", "Kiswahili (sw)"},
-		{"de-DE", ""},
-		{"C", ""},
-		{"C.UTF-8", ""},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := matchLanguage(langs, tt.locale); got != tt.want {
-			t.Errorf("matchLanguage(%q) = %q, want %q", tt.locale, got, tt.want)
-		}
-	}
-	if got := matchLanguage([]string{"en", "fr"}, "fr-BE"); got != "fr" {
-		t.Errorf("names that are codes: %q", got)
-	}
-}
-
 // newTypes has one field of each type the first template format lacked.
 const newTypes = `{"id":"new-types","version":1,"name":"New types","fields":[
 	{"id":"minutes","type":"range","label":"Minutes","min":0,"max":60,"step":5},

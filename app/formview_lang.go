@@ -6,7 +6,6 @@ package app
 
 import (
 	"slices"
-	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/lang"
@@ -32,52 +31,13 @@ func formLanguage(t *form.Template, prefs fyne.Preferences, locale string) strin
 			return l
 		}
 	}
-	if l := matchLanguage(t.Languages, locale); l != "" {
+	if l := form.MatchLanguage(t.Languages, locale); l != "" {
 		return l
 	}
 	if t.DefaultLanguage != "" {
 		return t.DefaultLanguage
 	}
 	return t.Languages[0]
-}
-
-// matchLanguage finds the language of a form that a locale ("fr-FR",
-// "fr_FR.UTF-8", "pt-BR") asks for, by the code XLSForm puts in a language's name
-// ("Français (fr)"): the same code with its region first, then the same language.
-// It returns "" when none matches.
-func matchLanguage(languages []string, locale string) string {
-	tag := languageTag(locale)
-	if tag == "" || tag == "c" || tag == "posix" {
-		return ""
-	}
-	base, _, _ := strings.Cut(tag, "-")
-	for _, l := range languages {
-		if languageCode(l) == tag {
-			return l
-		}
-	}
-	for _, l := range languages {
-		if b, _, _ := strings.Cut(languageCode(l), "-"); b != "" && b == base {
-			return l
-		}
-	}
-	return ""
-}
-
-// languageTag writes a locale as a lowercase tag: fr_FR.UTF-8 → fr-fr.
-func languageTag(s string) string {
-	s, _, _ = strings.Cut(s, ".")
-	s, _, _ = strings.Cut(s, "@")
-	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), "_", "-"))
-}
-
-// languageCode is the code in a language's name, "Français (fr)" → fr; a name
-// without one is taken as a code itself.
-func languageCode(name string) string {
-	if i, j := strings.LastIndexByte(name, '('), strings.LastIndexByte(name, ')'); i >= 0 && j > i {
-		return languageTag(name[i+1 : j])
-	}
-	return languageTag(name)
 }
 
 // chosenLanguage is the language this screen's template is shown in.

@@ -12,7 +12,6 @@ package app
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -50,10 +49,6 @@ type formPage struct {
 	box  *fyne.Container
 	rows []*formRow
 }
-
-// formProbeInstance names an instance no repeat has: the relevance of a repeat's
-// own rule, where it has no instance yet, is read at it.
-const formProbeInstance = "00000000-0000-0000-0000-000000000000"
 
 // formShown reports whether a field has a row on screen: questions, notes, and
 // calculations with a label (shown read-only). Hidden fields, metadata and
@@ -202,15 +197,14 @@ func (v *formView) refreshSection(s *formSection) bool {
 		shown = v.fm.Relevant(it.Key)
 		setText(s.heading, v.fm.Label(it.Key))
 	case form.ItemRepeat:
-		shown = v.fm.Relevant(it.Key) && v.fm.Relevant(form.InstanceKey(it.Parent, it.Field.ID, formProbeInstance))
+		shown = v.fm.Relevant(it.Key)
 		if s.add != nil {
 			label := v.fm.Label(it.Key)
 			if label == "" {
 				label = it.Field.ID
 			}
 			s.add.SetText("Add " + label)
-			n := len(v.fm.Instances(it.Parent, it.Field))
-			setVisible(n < repeatMax(it.Field), s.add, s.addBox)
+			setVisible(v.fm.CanAddInstance(it.Parent, it.Field), s.add, s.addBox)
 		}
 	case form.ItemInstance:
 		shown = v.fm.Relevant(it.Key)
@@ -227,15 +221,6 @@ func instanceTitle(fm *form.Form, it form.Item) string {
 		label = it.Field.ID
 	}
 	return fmt.Sprintf("%s %d", label, it.Position)
-}
-
-// repeatMax is the most instances a worker may add.
-func repeatMax(f *form.Field) int {
-	n := form.MaxInstances
-	if m, err := strconv.Atoi(strings.TrimSpace(string(f.Max))); err == nil && m < n {
-		n = m
-	}
-	return n
 }
 
 // addInstance adds an instance to a repeat and goes to its first question.

@@ -478,3 +478,13 @@ func TestRepeatAsAWhole(t *testing.T) {
 		t.Errorf("RangeStep = %v %v %v", s, e, st)
 	}
 }
+
+// Languages named by their codes alone match too.
+func TestMatchLanguageCodes(t *testing.T) {
+	if got := form.MatchLanguage([]string{"en", "fr"}, "fr-BE"); got != "fr" {
+		t.Errorf("names that are codes: %q", got)
+	}
+	if got := form.MatchLanguage([]string{"English (en)", "Kiswahili (sw)"}, "SW"); got != "Kiswahili (sw)" {
+		t.Errorf("upper-case locale: %q", got)
+	}
+}
