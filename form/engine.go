@@ -894,12 +894,147 @@ func (e *env) Path(p expr.Path) expr.Value {
 			return expr.Str(e.option.Filter[s])
 		}
 	}
+	if len(p.Steps) > 0 && strings.HasPrefix(p.Steps[0], "instance(") {
+		return e.instancePath(p)
+	}
 	g := e.resolvePath(p)
 	if g == nil {
 		return expr.Str("")
 	}
-	return e.valueOf(g)
+	v := e.valueOf(g)
+	for _, pr := range p.Predicates {
+		if pr.Step != len(p.Steps)-1 {
+			return expr.Str("") // filters on the steps before the last are not read
+		}
+		nodes := v.Nodes()
+		kept := make([]expr.Value, 0, len(nodes))
+		for i, n := range nodes {
+			if e.holds(pr.Expr, &predEnv{env: e, pred: pr.Expr, node: n, pos: i + 1}, i+1) {
+				kept = append(kept, n)
+			}
+		}
+		v = expr.Nodes(kept...)
+	}
+	return v
 }
+
+// holds reports whether a predicate keeps the pos-th candidate: a number is a
+// position, anything else a condition.
+func (e *env) holds(pred *expr.Expr, pe *predEnv, pos int) bool {
+	if c, ok := pred.Constant(); ok && c.Kind() == expr.Number {
+		return c.Number() == float64(pos)
+	}
+	v := pred.Eval(pe)
+	if v.Kind() == expr.Number {
+		return v.Number() == float64(pos)
+	}
+	return v.Bool()
+}
+
+// instancePath reads a template's list of options as XForms' secondary instance
+// of the same name: instance('list')/root/item[filter]/column, where a column is
+// name, label, or one of the options' other columns. Without a column the items
+// stand for their names.
+func (e *env) instancePath(p expr.Path) expr.Value {
+	name := strings.TrimSuffix(strings.TrimPrefix(p.Steps[0], "instance("), ")")
+	name = strings.Trim(name, `'"`)
+	opts, ok := e.form.tpl.List(name)
+	if !ok || len(p.Steps) < 3 || len(p.Steps) > 4 || p.Steps[1] != "root" || p.Steps[2] != "item" {
+		return expr.Str("")
+	}
+	items := make([]*Option, len(opts))
+	for i := range opts {
+		items[i] = &opts[i]
+	}
+	for _, pr := range p.Predicates {
+		if pr.Step != 2 {
+			return expr.Str("")
+		}
+		kept := items[:0:0]
+		for i, o := range items {
+			if e.holds(pr.Expr, &predEnv{env: e, pred: pr.Expr, option: o, pos: i + 1}, i+1) {
+				kept = append(kept, o)
+			}
+		}
+		items = kept
+	}
+	col := "name"
+	if len(p.Steps) == 4 {
+		col = p.Steps[3]
+	}
+	nodes := make([]expr.Value, len(items))
+	for i, o := range items {
+		nodes[i] = expr.Str(optionColumn(e.form, o, col))
+	}
+	return expr.Nodes(nodes...)
+}
+
+func optionColumn(f *Form, o *Option, col string) string {
+	switch col {
+	case "name":
+		return o.Value
+	case "label":
+		return f.optionLabel(*o)
+	}
+	return o.Filter[col]
+}
+
+// predEnv is what a predicate reads: its candidate (a node of a path, or an option
+// of a list) as "." and through relative paths, its position, and, through its own
+// ${name} references and current(), the form where the whole expression is read.
+type predEnv struct {
+	env    *env
+	pred   *expr.Expr
+	node   expr.Value
+	option *Option
+	pos    int
+}
+
+func (pe *predEnv) Ref(i int) expr.Value {
+	refs := pe.pred.Refs()
+	if i < 0 || i >= len(refs) {
+		return expr.Str("")
+	}
+	fs := pe.env.form.tpl.byName[refs[i]]
+	if len(fs) == 0 {
+		return expr.Str("")
+	}
+	return pe.env.valueOf(fs[0])
+}
+
+func (pe *predEnv) Path(p expr.Path) expr.Value {
+	if len(p.Steps) > 0 && p.Steps[0] == "current()" {
+		if len(p.Steps) == 1 {
+			return pe.env.Current()
+		}
+		q := p
+		q.Steps = p.Steps[1:]
+		return pe.env.Path(q)
+	}
+	if pe.option != nil && !p.Absolute && len(p.Steps) == 1 && p.Steps[0] != ".." {
+		if p.Steps[0] == "." {
+			return expr.Str(pe.option.Value)
+		}
+		return expr.Str(optionColumn(pe.env.form, pe.option, p.Steps[0]))
+	}
+	if !p.Absolute && len(p.Steps) == 1 && p.Steps[0] == "." {
+		return pe.Current()
+	}
+	return pe.env.Path(p)
+}
+
+func (pe *predEnv) Current() expr.Value {
+	if pe.option != nil {
+		return expr.Str(pe.option.Value)
+	}
+	return pe.node
+}
+
+func (pe *predEnv) Position() int                              { return pe.pos }
+func (pe *predEnv) Now() time.Time                             { return pe.env.Now() }
+func (pe *predEnv) UUID() string                               { return pe.env.UUID() }
+func (pe *predEnv) ChoiceLabel(name, value string) string      { return pe.env.ChoiceLabel(name, value) }
+func (pe *predEnv) IndexedRepeat(args []expr.Value) expr.Value { return pe.env.IndexedRepeat(args) }
 
 // resolvePath finds the field a location path names, or nil.
 func (e *env) resolvePath(p expr.Path) *Field {

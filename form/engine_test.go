@@ -488,3 +488,42 @@ func TestMatchLanguageCodes(t *testing.T) {
 		t.Errorf("upper-case locale: %q", got)
 	}
 }
+
+// Filters on paths, and lookups in a list of options as XForms write them.
+func TestPathFilters(t *testing.T) {
+	tpl := mustParse(t, []byte(`{"id":"t","version":1,"name":"T",
+		"choices":{"schools":[{"value":"s1","label":"North school","filter":{"district":"n","pupils":"120"}},
+		                      {"value":"s2","label":"South school","filter":{"district":"s","pupils":"80"}},
+		                      {"value":"s3","label":"Hill school","filter":{"district":"n","pupils":"45"}}]},
+		"fields":[
+		{"id":"district","type":"text","label":"D"},
+		{"id":"school","type":"choice","list":"schools","label":"S"},
+		{"id":"pupils","type":"calculate","calculation":"instance('schools')/root/item[name = ${school}]/pupils"},
+		{"id":"north_count","type":"calculate","calculation":"count(instance('schools')/root/item[district = current()/../district])"},
+		{"id":"second","type":"calculate","calculation":"instance('schools')/root/item[2]/label"},
+		{"id":"m","type":"repeat","label":"M","fields":[{"id":"age","type":"integer","label":"Age"}]},
+		{"id":"children","type":"calculate","calculation":"count(/data/m/age[. < 18])"},
+		{"id":"first_age","type":"calculate","calculation":"/data/m/age[1]"}]}`))
+	fm := tpl.NewForm(nil, form.Context{})
+	fm.Start()
+	set(t, fm, "district", `"n"`)
+	set(t, fm, "school", `"s3"`)
+	m := mustField(t, tpl, "m")
+	for _, age := range []string{"40", "9", "12"} {
+		k, err := fm.AddInstance("", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set(t, fm, k+"/age", age)
+	}
+	for key, want := range map[string]string{
+		"pupils": `"45"`, "north_count": `"2"`, "second": `"South school"`, "children": `"2"`, "first_age": `"40"`,
+	} {
+		if got := val(fm, key); got != want {
+			t.Errorf("%s = %s, want %s", key, got, want)
+		}
+	}
+	if _, err := form.ParseTemplate(tmpl(`{"id":"a","type":"calculate","calculation":"count(/data/x[. = ${nope}])"}`)); err == nil || !strings.Contains(err.Error(), "${nope}") {
+		t.Errorf("a filter naming no field: %v", err)
+	}
+}

@@ -145,6 +145,17 @@ func (t *Template) compileExpr(owner *Field, rule, src string) (*compiledExpr, e
 		}
 		ce.refs = append(ce.refs, g)
 	}
+	// The ${name} references of [filters] are read by name when they run; they
+	// must name one field all the same.
+	for _, p := range e.Paths() {
+		for _, pr := range p.Predicates {
+			for _, name := range pr.Expr.Refs() {
+				if _, err := t.resolveName(owner, rule, name); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	return ce, nil
 }
 
