@@ -551,6 +551,9 @@ func (c *converter) bindRules(it *item, b *bind) {
 		case "required":
 			switch {
 			case it.meta || tv == "" || isFalse(tv):
+			case !askedType(f.Type):
+				// ODK ignores it too: nothing is lost.
+				c.warn(it.row, fmt.Sprintf("required %q has no effect on a %s field; not carried over", tv, f.Type))
 			case isTrue(tv):
 				f.Required = form.Cond{Const: true}
 			default:

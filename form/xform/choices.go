@@ -75,6 +75,7 @@ func (c *converter) inlineItems(it *item, items []*elem) {
 	var opts []form.Option
 	seen := map[string]bool{}
 	var sp spaced
+	var dp dups
 	unlabelled := false
 	for _, e := range items {
 		v := e.child(nsXForms, "value")
@@ -92,6 +93,7 @@ func (c *converter) inlineItems(it *item, items []*elem) {
 			c.dropped(it, e.path(), fmt.Sprintf("option %q", value), why)
 			continue
 		}
+		o.Value = dp.fix(o.Value, seen)
 		seen[o.Value] = true
 		if o.Label.Blank() {
 			unlabelled = true
@@ -99,6 +101,7 @@ func (c *converter) inlineItems(it *item, items []*elem) {
 		opts = append(opts, o)
 	}
 	sp.report(c, it, it.n.ctl.el.path(), "the select")
+	dp.report(c, it, it.n.ctl.el.path(), "the select")
 	if len(opts) == 0 {
 		c.drop(it, "none of the select's options could be imported")
 		return
@@ -150,10 +153,43 @@ func badValue(v string, seen map[string]bool) string {
 		return "an option value cannot hold white space (a multiple choice answer lists values separated by spaces)"
 	case len(v) > 256:
 		return "an option value is at most 256 bytes"
-	case seen[v]:
-		return "a second option with the same value"
 	}
 	return ""
+}
+
+// dups renames options whose value is taken (value_2, value_3...), and counts them.
+type dups struct {
+	n         int
+	first, to string
+	next      map[string]int // the next suffix to try, by value
+}
+
+func (d *dups) fix(v string, seen map[string]bool) string {
+	if !seen[v] {
+		return v
+	}
+	if d.next == nil {
+		d.next = map[string]int{}
+	}
+	n := max(d.next[v], 2)
+	for seen[fmt.Sprintf("%s_%d", v, n)] {
+		n++
+	}
+	d.next[v] = n + 1
+	to := fmt.Sprintf("%s_%d", v, n)
+	if d.n == 0 {
+		d.first, d.to = v, to
+	}
+	d.n++
+	return to
+}
+
+func (d *dups) report(c *converter, it *item, row, what string) {
+	if d.n == 0 {
+		return
+	}
+	c.approx(it, row, fmt.Sprintf("%d option(s) of %s whose value another option has, such as %q", d.n, what, d.first),
+		fmt.Sprintf("values in a list are unique: the later ones are renamed, as %q; answers and expressions with the old value mean the first option", d.to))
 }
 
 // instancePath is the path into a secondary instance an itemset reads.
@@ -433,11 +469,13 @@ func (c *converter) makeList(it *item, id string, rows []row, where, valueCol, l
 	l := &list{name: c.listName(id), valueCol: valueCol, labelCol: labelCol}
 	seen := map[string]bool{}
 	var sp spaced
+	var dp dups
 	defer func() {
-		if sp.n > 0 {
+		if sp.n > 0 || dp.n > 0 {
 			l.lossy = true
 		}
 		sp.report(c, nil, where, fmt.Sprintf("list %q", id))
+		dp.report(c, nil, where, fmt.Sprintf("list %q", id))
 	}()
 	for _, r := range rows {
 		v := sp.fix(r.vals[valueCol])
@@ -446,6 +484,7 @@ func (c *converter) makeList(it *item, id string, rows []row, where, valueCol, l
 			l.lossy = true
 			continue
 		}
+		v = dp.fix(v, seen)
 		seen[v] = true
 		o := form.Option{Value: v}
 		if itextCol != "" {

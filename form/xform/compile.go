@@ -41,7 +41,12 @@ func (c *converter) compile() error {
 		keys := map[string]*item{}
 		fields := c.assemble(c.top, "", keys)
 		if len(fields) == 0 {
-			return &Error{Path: c.root.el.path(), Msg: "no field of the form can be imported (see what was dropped)"}
+			msg := "no field of the form can be imported"
+			for _, d := range c.rep.Dropped {
+				msg += fmt.Sprintf(" (%d dropped; the first: %s: %s: %s)", len(c.rep.Dropped), d.Row, d.What, d.Why)
+				break
+			}
+			return &Error{Path: c.root.el.path(), Msg: msg}
 		}
 		tpl.Fields = fields
 		data := tpl.Encode()

@@ -260,6 +260,12 @@ func (c *converter) resolveItem(it *item) {
 		}
 		if err == nil {
 			err = ruleApplies(rule, f.Type)
+			if err != nil && rule == "required" && (f.Type == form.TypeCalculate || f.Type == form.TypeHidden || f.Type == form.TypeGroup || f.Type == form.TypeRepeat) {
+				// ODK ignores it too: nothing is lost.
+				c.warn(it.row, fmt.Sprintf("required %q has no effect on a %s field; not carried over", src, f.Type))
+				c.clearRule(it, rule)
+				continue
+			}
 		}
 		if err != nil {
 			c.dropped(it, "", fmt.Sprintf("%s %q", ruleName[rule], src), err.Error())

@@ -88,6 +88,9 @@ func (c *converter) readNode(n *inode) {
 // ctx) into an instance path. Prefixes of steps are dropped (orx:meta is meta).
 func (c *converter) resolveRef(ref, ctx string) (string, bool) {
 	ref = strings.TrimSpace(ref)
+	if rest, ok := strings.CutPrefix(ref, "current()/"); ok {
+		ref = "./" + rest // current() is the context node
+	}
 	if ref == "" || strings.ContainsAny(ref, "[]()'\" \t\n") || strings.Contains(ref, "//") {
 		return "", false
 	}
