@@ -4,7 +4,8 @@
 // writes them from XLSForms (https://getodk.github.io/xforms-spec/).
 //
 // Import reads at most MaxFileSize (8 MiB) with encoding/xml: no DTD, no external
-// entity (a declared entity is refused as malformed XML), at most 128 levels of
+// entity (a document that uses an entity it declares is
+// refused as malformed XML), at most 128 levels of
 // nesting and 1,048,576 elements. It returns an xlsform.Report: the template
 // (checked by form.ParseTemplate), the number of fields carried over exactly
 // (Imported), and what was approximated, dropped or is worth a warning. Each
