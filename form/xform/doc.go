@@ -71,7 +71,8 @@
 //
 // # Approximated
 //
-// Option values with white space (joined with _), appearance draw (a signature
+// Option values with white space (joined with _) or taken by an earlier option
+// (renamed value_2, ...), reported once per list; appearance draw (a signature
 // pad) and annotate (a photo), secret inputs (plain text), odk:intent (answered in
 // Fieldforms), randomize() (options in order), search() appearances (the options
 // the form lists), odk-instance-load (computed once), odk:setgeopoint on first load
@@ -99,6 +100,8 @@
 //
 // # Caveats
 //
+// required on a calculate, hidden field, group or repeat has no effect in ODK and
+// is left out with a warning (on a note it blocks the form in Collect: dropped).
 // A field referred to from several places keeps a path when its name is not unique;
 // trigger names and texts cannot, so those parts are dropped or approximated.
 // meta/instanceID holds the record's ID, without the "uuid:" prefix ODK writes.
