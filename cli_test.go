@@ -295,7 +295,7 @@ func TestCLISession(t *testing.T) {
 	// record show
 	s := show(t, dir, id)
 	if s.ID != id || s.Status != "draft" || s.Deleted || s.Values["site_code"].Display != "NW-0412" ||
-		s.Values["hazards"].Display != "fall, ppe" || s.Values["site_code"].Label != "Site code" {
+		s.Values["hazards"].Display != "Work at height without protection, Missing PPE" || s.Values["site_code"].Label != "Site code" {
 		t.Errorf("record show --json: %+v", s)
 	}
 	if len(s.History) != 1 || s.History[0].Action != store.ActionCreate || s.History[0].Actor != "ann" {

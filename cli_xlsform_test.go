@@ -174,6 +174,30 @@ func TestXLSFormRoundTrip(t *testing.T) {
 		t.Errorf("device b holds %d defects, want 3", whats)
 	}
 
+	// Shown in French, as the locale or --lang asks.
+	var fr showJSON
+	if err := json.Unmarshal([]byte(ok(t, b.dir, "record", "show", id, "--json", "--lang", "fr")), &fr); err != nil {
+		t.Fatal(err)
+	}
+	if v := fr.Values["bridge/region"]; v.Label != "Région" || v.Display != "Nord" {
+		t.Errorf("in French: %+v", v)
+	}
+	// A removed instance's values are kept, but not shown.
+	ok(t, b.dir, "record", "edit", id, "--json", `{"defect": [{"_id": "`+strings.TrimSuffix(strings.TrimPrefix(defects[0], "defect["), "]")+`", "_removed": true}]}`)
+	rs := show(t, b.dir, id)
+	if _, shown := rs.Values[defects[0]+"/what"]; shown || rs.Values[defects[0]].Display != "removed" {
+		t.Errorf("a removed instance shows: %+v", rs.Values)
+	}
+	whats = 0
+	for key := range rs.Values {
+		if strings.HasSuffix(key, "/what") {
+			whats++
+		}
+	}
+	if whats != 2 {
+		t.Errorf("%d defects shown after removing one, want 2", whats)
+	}
+
 	// A new version label is a new version; the same label with other content is refused.
 	v2 := writeXLSForm(t, dir, "bridge-v2.xlsx", inspectionXLSForm("2026120302", " (on the plate)"))
 	if out := s.admin("template", "import", v2, "--tenant", "acme"); !strings.Contains(out, "published as version 2") {
@@ -213,7 +237,7 @@ func TestXLSFormRoundTrip(t *testing.T) {
 	if len(main) != 2 || !slices.Contains(main[0], "bridge/Bridge-ID") || !slices.Contains(main[1], "B007") {
 		t.Errorf("form CSV: %v", main)
 	}
-	if len(rep2) != 4 || !slices.Equal(rep2[0][:4], []string{"KEY", "PARENT_KEY", "record", "position"}) {
+	if len(rep2) != 3 || !slices.Equal(rep2[0][:4], []string{"KEY", "PARENT_KEY", "record", "position"}) {
 		t.Fatalf("repeat CSV: %v", rep2)
 	}
 	for _, row := range rep2[1:] {

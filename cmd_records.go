@@ -118,12 +118,16 @@ the values, the last word also as a prefix.`,
 	})
 	registerCommand(&cliCommand{
 		name:    "record show",
-		args:    "ID [--json]",
+		args:    "ID [--json] [--lang LANGUAGE]",
 		summary: "show a record: values, status, and its history",
+		help: `Labels and choices are shown in the language the locale (LANG) asks for when
+the form has it, else in the form's default language; --lang names another: a
+language of the form ("Français (fr)") or a locale ("fr").`,
 		minArgs: 1, maxArgs: 1,
 		setup: func(fs *flag.FlagSet) cliRun {
 			asJSON := fs.Bool("json", false, "print JSON")
-			return func(e *cliEnv, args []string) error { return showRecord(e, args[0], *asJSON) }
+			lang := fs.String("lang", "", "show labels in this `language`")
+			return func(e *cliEnv, args []string) error { return showRecord(e, args[0], *asJSON, *lang) }
 		},
 	})
 }
@@ -512,7 +516,24 @@ type recordJSON struct {
 	History      []store.AuditEntry   `json:"history"`
 }
 
-func showRecord(e *cliEnv, id string, asJSON bool) error {
+// cliLanguage is the language to show a template in: the one --lang names (a
+// language of the template, or a locale), else the one the locale asks for.
+func cliLanguage(t *form.Template, flag string) string {
+	if slices.Contains(t.Languages, flag) {
+		return flag
+	}
+	if flag != "" {
+		return form.MatchLanguage(t.Languages, flag)
+	}
+	for _, env := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		if v := os.Getenv(env); v != "" {
+			return form.MatchLanguage(t.Languages, v)
+		}
+	}
+	return ""
+}
+
+func showRecord(e *cliEnv, id string, asJSON bool, lang string) error {
 	r, err := getRecord(e, id)
 	if err != nil {
 		return err
@@ -531,8 +552,17 @@ func showRecord(e *cliEnv, id string, asJSON bool) error {
 			delete(vals, id)
 		}
 	}
-	// Answered fields in the template's order, then any the template lacks.
-	// Fields in the template's order, repeat instances in theirs.
+	// Fields in the template's order, repeat instances in theirs; the values of
+	// removed instances are not shown (their markers say they were removed).
+	var fm *form.Form
+	if t != nil {
+		fm = t.NewForm(vals, form.Context{Language: cliLanguage(t, lang)})
+		for id := range vals {
+			if !fm.Live(id) && !strings.HasSuffix(id, "]") {
+				delete(vals, id)
+			}
+		}
+	}
 	order := slices.SortedFunc(maps.Keys(vals), form.CompareKeys)
 	if t != nil {
 		slices.SortStableFunc(order, t.CompareKeys)
@@ -544,7 +574,7 @@ func showRecord(e *cliEnv, id string, asJSON bool) error {
 	}
 	if t != nil {
 		out.TemplateName = t.Name
-		out.Title = t.RecordTitle(vals)
+		out.Title = fm.Title()
 	}
 	if out.History == nil {
 		out.History = []store.AuditEntry{}
@@ -553,7 +583,7 @@ func showRecord(e *cliEnv, id string, asJSON bool) error {
 		v := valueJSON{Value: vals[id], Display: form.DisplayValue(vals[id])}
 		if t != nil {
 			if f, ok := t.Field(id); ok {
-				v.Label, v.Type = f.Label.String(), f.Type
+				v.Label, v.Type, v.Display = fm.Label(id), f.Type, fm.Display(id)
 			}
 		}
 		out.Values[id] = v

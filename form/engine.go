@@ -693,6 +693,49 @@ func (f *Form) optionLabel(o Option) string {
 	return o.Value
 }
 
+// Display renders the value at key as a person reads it, in the form's language:
+// choices by their labels, an instance's marker as present or removed, everything
+// else as DisplayValue does.
+func (f *Form) Display(key string) string {
+	raw := f.vals[key]
+	fl, ok := f.tpl.Field(key)
+	switch {
+	case !ok || IsEmpty(raw):
+		return DisplayValue(raw)
+	case fl.Type == TypeRepeat && strings.HasSuffix(key, "]"):
+		if bytes.Equal(raw, []byte("true")) {
+			return "present"
+		}
+		return "removed"
+	case fl.Type == TypeChoice || fl.Type == TypeMultiChoice || fl.Type == TypeRank:
+		var labels []string
+		for _, v := range strings.Fields(fl.exprValue(raw).String()) {
+			if o, ok := fl.Option(v); ok {
+				labels = append(labels, f.optionLabel(o))
+			} else {
+				labels = append(labels, v)
+			}
+		}
+		return strings.Join(labels, ", ")
+	}
+	return DisplayValue(raw)
+}
+
+// Live reports whether key is in no removed repeat instance.
+func (f *Form) Live(key string) bool {
+	for i := strings.IndexByte(key, ']'); i >= 0; {
+		if !bytes.Equal(f.vals[key[:i+1]], []byte("true")) {
+			return false
+		}
+		j := strings.IndexByte(key[i+1:], ']')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return true
+}
+
 // OptionLabel is an option's label in the form's language, or its value.
 func (f *Form) OptionLabel(o Option) string { return f.optionLabel(o) }
 
