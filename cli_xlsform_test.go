@@ -253,3 +253,30 @@ func serverCmd(s *testServer, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	return cmd
 }
+
+// An ODK XForm imports too, and a file that is no form is refused in one line.
+func TestTemplateImportXFormAndRefusals(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	xml := filepath.Join(files, "clinic.xml")
+	if err := os.WriteFile(xml, []byte(`<?xml version="1.0"?>
+<h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml">
+  <h:head><h:title>Clinic visit</h:title><model>
+    <instance><data id="clinic_visit" version="3"><age/></data></instance>
+    <bind nodeset="/data/age" type="int" required="true()" constraint=". &lt; 120"/>
+  </model></h:head>
+  <h:body><input ref="/data/age"><label>Age</label></input></h:body>
+</h:html>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := ok(t, dir, "template", "import", xml); !strings.Contains(out, "clinic_visit") || !strings.Contains(out, "added as version 1") {
+		t.Errorf("template import clinic.xml:\n%s", out)
+	}
+	id := strings.TrimSpace(ok(t, dir, "record", "new", "--template", "clinic_visit", "--json", `{"age": 130}`))
+	fails(t, cli(t, dir, "record", "edit", id, "--submit"), 1, `"age"`, "not allowed")
+
+	txt := filepath.Join(files, "notes.txt")
+	os.WriteFile(txt, []byte("hello"), 0o600)
+	fails(t, cli(t, dir, "template", "import", txt), 1, "notes.txt", "not a form file")
+	bad := writeXLSForm(t, files, "bad.xlsx", map[string][][]string{"survey": {{"type", "name", "label"}, {"selct_one x", "q", "Q"}}})
+	fails(t, cli(t, dir, "template", "import", bad), 1, "survey sheet, row 2, column type")
+}

@@ -1,11 +1,12 @@
 package importer
 
 import (
+	"bytes"
 	"context"
-	"fmt"
+
+	"github.com/fieldforms/fieldforms/form/xform"
 )
 
-// importXForm is wired to form/xform once that reader is in the tree.
-func importXForm(_ context.Context, name string, _ []byte, _ Options) (*Report, error) {
-	return nil, fmt.Errorf("%s: XForm (.xml) import is not built yet", name)
+func importXForm(ctx context.Context, name string, data []byte, opts Options) (*Report, error) {
+	return xform.Import(ctx, name, bytes.NewReader(data), opts)
 }
