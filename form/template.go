@@ -267,6 +267,40 @@ func ValidTemplateID(s string) bool {
 	return true
 }
 
+// MakeTemplateID makes a template ID of another system's form ID (XLSForm's
+// form_id, an XForm's id): lower case, characters other than a-z 0-9 _ . -
+// become '-', starting with a letter or digit, at most 64 characters; "form" when
+// nothing is left.
+func MakeTemplateID(s string) string {
+	if t := strings.TrimSpace(s); ValidTemplateID(t) {
+		return t
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '_' || r == '.' || r == '-':
+			if b.Len() > 0 {
+				b.WriteRune(r)
+			}
+		default:
+			if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
+				b.WriteByte('-')
+			}
+		}
+	}
+	id := b.String()
+	if len(id) > maxIDLength {
+		id = id[:maxIDLength]
+	}
+	id = strings.TrimRight(id, "-")
+	if id == "" || !ValidTemplateID(id) {
+		return "form"
+	}
+	return id
+}
+
 func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
 
 // ParseTemplate reads and checks a template. Unknown keys are errors, so a typo in a

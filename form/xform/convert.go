@@ -251,7 +251,7 @@ func (c *converter) settings() error {
 	if src == "" {
 		src = stem
 	}
-	tpl.ID = templateID(src)
+	tpl.ID = form.MakeTemplateID(src)
 	switch {
 	case id != "" && tpl.ID != id:
 		c.approx(nil, root.path(), fmt.Sprintf("form id %q", id), fmt.Sprintf("template IDs are 1-64 lower-case letters, digits, '_', '.' and '-': the ID is %q", tpl.ID))
@@ -300,38 +300,6 @@ func (c *converter) settings() error {
 		}
 	}
 	return nil
-}
-
-// templateID makes a template ID of a form ID: lower case, other characters than
-// a-z 0-9 _ . - become '-', starting with a letter or digit, at most 64 characters.
-func templateID(s string) string {
-	if t := strings.TrimSpace(s); form.ValidTemplateID(t) {
-		return t
-	}
-	var b strings.Builder
-	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == '_' || r == '.' || r == '-':
-			if b.Len() > 0 {
-				b.WriteRune(r)
-			}
-		default:
-			if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
-				b.WriteByte('-')
-			}
-		}
-	}
-	id := b.String()
-	if len(id) > 64 {
-		id = id[:64]
-	}
-	id = strings.TrimRight(id, "-")
-	if id == "" || !form.ValidTemplateID(id) {
-		return "form"
-	}
-	return id
 }
 
 func firstLine(s string) string {

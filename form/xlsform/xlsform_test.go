@@ -895,7 +895,7 @@ func TestParseParameters(t *testing.T) {
 
 func TestTemplateID(t *testing.T) {
 	for in, want := range map[string]string{"household": "household", "HH Survey!": "hh-survey", "_x": "x", "": "form", "über": "ber", "a.b-c_d": "a.b-c_d"} {
-		if got := templateID(in); got != want {
+		if got := form.MakeTemplateID(in); got != want {
 			t.Errorf("templateID(%q) = %q, want %q", in, got, want)
 		}
 	}
