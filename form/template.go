@@ -530,6 +530,41 @@ func (f *Field) Repeat() *Field { return f.repeat }
 // Depth is how many groups and repeats the field is in.
 func (f *Field) Depth() int { return f.depth }
 
+// Rule returns a rule of the field as its template writes it, by the rule's name
+// in TemplateError.Rule: an expression (relevant, constraint, required, readonly,
+// calculation, default_expr, choice_filter, repeat_count), the default value, the
+// trigger's names joined by ", ", or a message in the default language; "" for a
+// rule the field does not have.
+func (f *Field) Rule(rule string) string {
+	switch rule {
+	case "relevant":
+		return f.Relevant
+	case "constraint":
+		return f.Constraint
+	case "required":
+		return f.Required.Expr
+	case "readonly":
+		return f.ReadOnly.Expr
+	case "calculation":
+		return f.Calculation
+	case "default_expr":
+		return f.DefaultExpr
+	case "default":
+		return string(f.Default)
+	case "choice_filter":
+		return f.ChoiceFilter
+	case "repeat_count":
+		return f.RepeatCount
+	case "trigger":
+		return strings.Join(f.Trigger, ", ")
+	case "constraint_message":
+		return f.ConstraintMessage.String()
+	case "required_message":
+		return f.RequiredMessage.String()
+	}
+	return ""
+}
+
 // RangeStep returns a range field's start (min), end (max) and step.
 func (f *Field) RangeStep() (start, end, step float64) { return f.min.n, f.max.n, f.step }
 

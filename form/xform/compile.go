@@ -101,36 +101,6 @@ var fixable = map[string]string{
 	"constraint_message": "constraint message", "required_message": "required message",
 }
 
-// ruleValue is a rule's value as the report quotes it.
-func ruleValue(f *form.Field, rule string) string {
-	switch rule {
-	case "relevant":
-		return f.Relevant
-	case "constraint":
-		return f.Constraint
-	case "required":
-		return f.Required.Expr
-	case "readonly":
-		return f.ReadOnly.Expr
-	case "calculation":
-		return f.Calculation
-	case "default_expr":
-		return f.DefaultExpr
-	case "default":
-		return string(f.Default)
-	case "choice_filter":
-		return f.ChoiceFilter
-	case "repeat_count":
-		return f.RepeatCount
-	case "trigger":
-		return strings.Join(f.Trigger, ", ")
-	case "constraint_message":
-		return f.ConstraintMessage.String()
-	case "required_message":
-		return f.RequiredMessage.String()
-	}
-	return ""
-}
 
 // fix leaves out what the template check refused, or refuses the form.
 func (c *converter) fix(te *form.TemplateError, keys map[string]*item) error {
@@ -151,10 +121,10 @@ func (c *converter) fix(te *form.TemplateError, keys map[string]*item) error {
 		return &Error{Path: c.root.el.path(), Msg: te.Error()}
 	}
 	what, ok := fixable[te.Rule]
-	if !ok || ruleValue(&it.f, te.Rule) == "" && !(te.Rule == "required" && it.f.Required.Const) && !(te.Rule == "readonly" && it.f.ReadOnly.Const) {
+	if !ok || it.f.Rule(te.Rule) == "" && !(te.Rule == "required" && it.f.Required.Const) && !(te.Rule == "readonly" && it.f.ReadOnly.Const) {
 		return &Error{Path: it.elPath, Msg: te.Msg}
 	}
-	v := ruleValue(&it.f, te.Rule)
+	v := it.f.Rule(te.Rule)
 	if v == "" {
 		v = "true()"
 	}

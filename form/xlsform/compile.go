@@ -228,7 +228,7 @@ func (c *converter) precheck() {
 		}
 		f := &it.f
 		for _, rule := range exprRules {
-			src := ruleSource(f, rule)
+			src := f.Rule(rule)
 			if strings.TrimSpace(src) == "" || rule == "trigger" || rule == "default" {
 				continue
 			}
@@ -243,38 +243,13 @@ func (c *converter) precheck() {
 	}
 }
 
-func ruleSource(f *form.Field, rule string) string {
-	switch rule {
-	case "relevant":
-		return f.Relevant
-	case "constraint":
-		return f.Constraint
-	case "required":
-		return f.Required.Expr
-	case "readonly":
-		return f.ReadOnly.Expr
-	case "calculation":
-		return f.Calculation
-	case "default_expr":
-		return f.DefaultExpr
-	case "choice_filter":
-		return f.ChoiceFilter
-	case "repeat_count":
-		return f.RepeatCount
-	case "trigger":
-		return strings.Join(f.Trigger, ", ")
-	case "default":
-		return string(f.Default)
-	}
-	return ""
-}
 
 // dropRule leaves a rule out of a field and reports it. A calculate question whose
 // calculation goes goes with it.
 func (c *converter) dropRule(it *item, rule, why string) {
 	f := &it.f
 	col := ruleColumns[rule]
-	src := ruleSource(f, rule)
+	src := f.Rule(rule)
 	if v, ok := it.exprCols[col]; ok {
 		src = v
 	}
