@@ -101,7 +101,6 @@ var fixable = map[string]string{
 	"constraint_message": "constraint message", "required_message": "required message",
 }
 
-
 // fix leaves out what the template check refused, or refuses the form.
 func (c *converter) fix(te *form.TemplateError, keys map[string]*item) error {
 	if te.Field == "" {

@@ -243,7 +243,6 @@ func (c *converter) precheck() {
 	}
 }
 
-
 // dropRule leaves a rule out of a field and reports it. A calculate question whose
 // calculation goes goes with it.
 func (c *converter) dropRule(it *item, rule, why string) {
