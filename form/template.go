@@ -101,7 +101,6 @@ type Template struct {
 	calcOrder []*Field // calculations in dependency order
 	lists     map[string]*choiceList
 	instName  *compiledExpr
-	v2        bool // uses anything beyond the first template format
 }
 
 // Field is one question of a template, or a group or repeat of them.
