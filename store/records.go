@@ -239,23 +239,19 @@ func (s *Store) Save(ctx context.Context, e Edit) (form.Record, error) {
 	if len(e.Author) > 256 {
 		return form.Record{}, fmt.Errorf("save: author: %w: longer than 256 bytes", ErrBadInput)
 	}
-	vals, err := tpl.Check(e.Values)
-	if err != nil {
-		return form.Record{}, fmt.Errorf("save: %w", err)
-	}
-	if err := s.checkAttachmentsKnown(tpl, vals); err != nil {
-		return form.Record{}, fmt.Errorf("save: %w", err)
-	}
-	// The form engine applies the edit and what follows from it: a new record's
-	// metadata and defaults, repeat counts, calculations.
+	// The form engine checks the edit and applies it with what follows from it: a
+	// new record's metadata and defaults, repeat counts, calculations.
 	fm := tpl.NewForm(cur.Values(), s.formContext(cur.ID, e.Author))
 	if isNew {
 		fm.Start()
 	}
-	if err := fm.SetAll(vals); err != nil {
+	if err := fm.SetAll(e.Values); err != nil {
 		return form.Record{}, fmt.Errorf("save: %w", err)
 	}
 	set := map[string]json.RawMessage(fm.Changes())
+	if err := s.checkAttachmentsKnown(tpl, set); err != nil {
+		return form.Record{}, fmt.Errorf("save: %w", err)
+	}
 	if len(set) > 0 {
 		fm.Finish()
 		set = fm.Changes()
