@@ -60,6 +60,12 @@ func (t *Template) compileExprs() error {
 	} else {
 		t.instName = nil
 	}
+	t.computes = false
+	for _, f := range t.all {
+		if f.Calculation != "" || f.Default != nil || f.DefaultExpr != "" || f.Meta != "" || f.Trigger != nil || f.RepeatCount != "" {
+			t.computes = true
+		}
+	}
 	return t.orderCalculations()
 }
 

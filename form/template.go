@@ -101,6 +101,7 @@ type Template struct {
 	calcOrder []*Field // calculations in dependency order
 	lists     map[string]*choiceList
 	instName  *compiledExpr
+	computes  bool // some field's value is computed, defaulted or counted
 }
 
 // Field is one question of a template, or a group or repeat of them.
@@ -563,6 +564,10 @@ func (f *Field) Rule(rule string) string {
 	}
 	return ""
 }
+
+// Computes reports whether saving an edit can set more than the edit: the template
+// has calculations, defaults, metadata, triggers or repeat counts.
+func (t *Template) Computes() bool { return t.computes }
 
 // RangeStep returns a range field's start (min), end (max) and step.
 func (f *Field) RangeStep() (start, end, step float64) { return f.min.n, f.max.n, f.step }

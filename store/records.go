@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -239,20 +240,14 @@ func (s *Store) Save(ctx context.Context, e Edit) (form.Record, error) {
 	if len(e.Author) > 256 {
 		return form.Record{}, fmt.Errorf("save: author: %w: longer than 256 bytes", ErrBadInput)
 	}
-	// The form engine checks the edit and applies it with what follows from it: a
-	// new record's metadata and defaults, repeat counts, calculations.
-	fm := tpl.NewForm(cur.Values(), s.formContext(cur.ID, e.Author))
-	if isNew {
-		fm.Start()
-	}
-	if err := fm.SetAll(e.Values); err != nil {
+	set, fm, err := s.applyEdit(tpl, cur, e, isNew)
+	if err != nil {
 		return form.Record{}, fmt.Errorf("save: %w", err)
 	}
-	set := map[string]json.RawMessage(fm.Changes())
 	if err := s.checkAttachmentsKnown(tpl, set); err != nil {
 		return form.Record{}, fmt.Errorf("save: %w", err)
 	}
-	if len(set) > 0 {
+	if len(set) > 0 && fm != nil {
 		fm.Finish()
 		set = fm.Changes()
 	}
@@ -356,6 +351,39 @@ func (s *Store) commitEdit(ctx context.Context, cur form.Record, tpl *form.Templ
 	s.lastHash = entry.Hash
 	s.dirty[next.ID] = dirtyRecord{rec: next, lsn: fr.LSN}
 	return next.Clone(), nil
+}
+
+// applyEdit returns the values an edit changes. For a template that computes
+// values, the form engine applies the edit with what follows from it (a new
+// record's metadata and defaults, repeat counts, calculations) and is returned for
+// the end stamp; for one that does not, the edit's checked values that differ are
+// the change, without the engine's cost on the save path.
+func (s *Store) applyEdit(tpl *form.Template, cur form.Record, e Edit, isNew bool) (map[string]json.RawMessage, *form.Form, error) {
+	if tpl.Computes() {
+		fm := tpl.NewForm(cur.Values(), s.formContext(cur.ID, e.Author))
+		if isNew {
+			fm.Start()
+		}
+		if err := fm.SetAll(e.Values); err != nil {
+			return nil, nil, err
+		}
+		return fm.Changes(), fm, nil
+	}
+	vals, err := tpl.Check(e.Values)
+	if err != nil {
+		return nil, nil, err
+	}
+	set := map[string]json.RawMessage{}
+	for id, v := range vals {
+		old, had := cur.Fields[id]
+		if !had && bytes.Equal(v, []byte("null")) {
+			continue // clearing a field that was never set changes nothing
+		}
+		if !bytes.Equal(old.Value, v) {
+			set[id] = v
+		}
+	}
+	return set, nil, nil
 }
 
 // formContext is what the form engine reads on this replica.
