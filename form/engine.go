@@ -1365,6 +1365,34 @@ func (f *Field) fromExpr(v expr.Value) (json.RawMessage, error) {
 	return nil, fmt.Errorf("a %s field cannot be computed", f.Type)
 }
 
+// XFormGeoValue turns a point, line or shape as XForms write it ("lat lon alt
+// accuracy", points separated by ';') into the value a geolocation, geotrace or
+// geoshape field holds; ok is false for anything else.
+func XFormGeoValue(t FieldType, s string) (json.RawMessage, bool) {
+	switch t {
+	case TypeGeo:
+		g, err := parseXFormPoint(s)
+		if err != nil {
+			return nil, false
+		}
+		return marshal(g), true
+	case TypeGeoTrace, TypeGeoShape:
+		pts := []Geo{}
+		for part := range strings.SplitSeq(s, ";") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			g, err := parseXFormPoint(part)
+			if err != nil {
+				return nil, false
+			}
+			pts = append(pts, g)
+		}
+		return marshal(pts), true
+	}
+	return nil, false
+}
+
 // parseXFormPoint reads "lat lon [alt [accuracy]]".
 func parseXFormPoint(s string) (Geo, error) {
 	parts := strings.Fields(s)

@@ -641,48 +641,13 @@ func literalDefault(s string, t form.FieldType) json.RawMessage {
 	case form.TypeMultiChoice, form.TypeRank:
 		b, _ := json.Marshal(append([]string{}, strings.Fields(s)...))
 		return b
-	case form.TypeGeo:
-		if g, ok := geoPoint(s); ok {
-			b, _ := json.Marshal(g)
-			return b
+	case form.TypeGeo, form.TypeGeoTrace, form.TypeGeoShape:
+		if v, ok := form.XFormGeoValue(t, s); ok {
+			return v
 		}
 		return str(s)
-	case form.TypeGeoTrace, form.TypeGeoShape:
-		var pts []map[string]float64
-		for part := range strings.SplitSeq(s, ";") {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
-			g, ok := geoPoint(part)
-			if !ok {
-				return str(s)
-			}
-			pts = append(pts, g)
-		}
-		b, _ := json.Marshal(pts)
-		return b
 	}
 	return str(s)
-}
-
-// geoPoint reads an ODK point: "lat lon [altitude [accuracy]]".
-func geoPoint(s string) (map[string]float64, bool) {
-	fs := strings.Fields(s)
-	if len(fs) < 2 || len(fs) > 4 {
-		return nil, false
-	}
-	keys := []string{"lat", "lon", "alt", "accuracy"}
-	g := map[string]float64{}
-	for i, v := range fs {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return nil, false
-		}
-		if n != 0 || i < 2 {
-			g[keys[i]] = n
-		}
-	}
-	return g, true
 }
 
 // applyActions carries the setvalue actions over: defaults, and calculations a

@@ -156,26 +156,11 @@ func literalDefault(s string, t form.FieldType) (raw json.RawMessage, ok bool) {
 	case form.TypeMultiChoice, form.TypeRank:
 		b, _ := json.Marshal(append([]string{}, strings.Fields(s)...))
 		return b, true
-	case form.TypeGeo:
-		if g, ok := geoPoint(s); ok {
-			b, _ := json.Marshal(g)
-			return b, true
+	case form.TypeGeo, form.TypeGeoTrace, form.TypeGeoShape:
+		if v, ok := form.XFormGeoValue(t, s); ok {
+			return v, true
 		}
 		return str(s), true
-	case form.TypeGeoTrace, form.TypeGeoShape:
-		var pts []map[string]float64
-		for part := range strings.SplitSeq(s, ";") {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
-			g, ok := geoPoint(part)
-			if !ok {
-				return str(s), true
-			}
-			pts = append(pts, g)
-		}
-		b, _ := json.Marshal(pts)
-		return b, true
 	case form.TypeTime:
 		// A time typed into a spreadsheet cell can arrive as the fraction of a day.
 		if n, err := strconv.ParseFloat(s, 64); err == nil && n >= 0 && n < 1 {
@@ -199,24 +184,4 @@ func literalDefault(s string, t form.FieldType) (raw json.RawMessage, ok bool) {
 		return nil, false
 	}
 	return str(s), true
-}
-
-// geoPoint reads an ODK point: "lat lon [altitude [accuracy]]".
-func geoPoint(s string) (map[string]float64, bool) {
-	f := strings.Fields(s)
-	if len(f) < 2 || len(f) > 4 {
-		return nil, false
-	}
-	keys := []string{"lat", "lon", "alt", "accuracy"}
-	g := map[string]float64{}
-	for i, v := range f {
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return nil, false
-		}
-		if i < 2 || n != 0 {
-			g[keys[i]] = n
-		}
-	}
-	return g, true
 }
