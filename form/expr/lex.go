@@ -71,6 +71,10 @@ func isNameChar(r rune) bool {
 		unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r)
 }
 
+// NameLen returns the length of the XML NCName (a field or step name) at the
+// start of s, 0 if there is none.
+func NameLen(s string) int { return ncName(s) }
+
 // ncName returns the length of the NCName at the start of s (0 if none).
 func ncName(s string) int {
 	r, n := utf8.DecodeRuneInString(s)

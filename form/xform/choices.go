@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/form/expr"
 )
 
 // list is a shared list of options, made of a secondary instance.
@@ -245,7 +246,7 @@ func parseItemset(nodeset string) (*instancePath, error) {
 // column reads an itemset's value or label ref: a child of the item.
 func column(ref string) (string, bool) {
 	ref = strings.TrimPrefix(strings.TrimSpace(ref), "./")
-	if ref == "" || ncnameLen(ref) != len(ref) {
+	if ref == "" || expr.NameLen(ref) != len(ref) {
 		return "", false
 	}
 	return ref, true

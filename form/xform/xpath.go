@@ -3,8 +3,9 @@ package xform
 import (
 	"errors"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/fieldforms/fieldforms/form/expr"
 )
 
 // XPath expressions of XForms are rewritten, not evaluated, here: the location
@@ -124,35 +125,11 @@ func lexXPath(src string) []xtok {
 	return toks
 }
 
-func isNameStart(r rune) bool { return r == '_' || unicode.IsLetter(r) }
-
-func isNameChar(r rune) bool {
-	return r == '_' || r == '-' || r == '.' || r == '\u00B7' || unicode.IsLetter(r) || unicode.IsDigit(r) ||
-		unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r)
-}
-
-// ncnameLen is the length of the XML NCName at the start of s, 0 if none.
-func ncnameLen(s string) int {
-	r, n := utf8.DecodeRuneInString(s)
-	if n == 0 || !isNameStart(r) {
-		return 0
-	}
-	i := n
-	for i < len(s) {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if !isNameChar(r) {
-			break
-		}
-		i += n
-	}
-	return i
-}
-
 // qnameLen is the length of a name with an optional prefix (jr:choice-name).
 func qnameLen(s string) int {
-	n := ncnameLen(s)
+	n := expr.NameLen(s)
 	if n > 0 && n+1 < len(s) && s[n] == ':' {
-		if m := ncnameLen(s[n+1:]); m > 0 {
+		if m := expr.NameLen(s[n+1:]); m > 0 {
 			return n + 1 + m
 		}
 	}
