@@ -11,29 +11,18 @@ import (
 	"testing"
 
 	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/form/internal/corpus"
 )
 
-// corpusDir holds public forms with their SOURCES.md. They are kept out of this
-// repository (they are other projects' files): FIELDFORMS_FORMS_CORPUS names the
-// folder, else testdata/corpus (a link a developer makes), else forms-corpus in the
-// shared folder beside the repository. Without one, the corpus tests skip.
-var corpusDir = func() string {
-	if d := os.Getenv("FIELDFORMS_FORMS_CORPUS"); d != "" {
-		return d
-	}
-	for _, d := range []string{"testdata/corpus", "../../../shared/forms-corpus"} {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	return "testdata/corpus"
-}()
+// corpusDir holds the public forms, when this machine has them (package
+// form/internal/corpus says where they are looked for).
+var corpusDir = corpus.Dir()
 
 // corpusFiles lists the workbooks of the corpus, by path under corpusDir.
 func corpusFiles(tb testing.TB) []string {
 	tb.Helper()
-	if _, err := os.Stat(corpusDir); err != nil {
-		tb.Skip("no corpus: " + corpusDir + " does not exist yet")
+	if corpusDir == "" {
+		tb.Skip("no corpus of public forms on this machine")
 	}
 	var files []string
 	root := corpusDir
