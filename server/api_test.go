@@ -233,6 +233,14 @@ func TestBadRequests(t *testing.T) {
 	}
 	t.Run("ErrLimit", func(t *testing.T) {
 		wantCode(t, "limit", d.do(t, "GET", "/v1/pull?limit=abc", nil, nil), 400, wire.CodeBadRequest)
+		over := d.do(t, "GET", "/v1/pull?limit="+itoa(wire.MaxPullRecords+1), nil, nil)
+		wantCode(t, "limit over the maximum", over, 400, wire.CodeBadRequest)
+		if !strings.Contains(over.err.Message, itoa(wire.MaxPullRecords)) {
+			t.Fatalf("message %q does not name the bound %d", over.err.Message, wire.MaxPullRecords)
+		}
+		if a := d.do(t, "GET", "/v1/pull?limit="+itoa(wire.MaxPullRecords), nil, nil); a.code != 200 {
+			t.Fatalf("limit at the maximum: %d %+v", a.code, a.err)
+		}
 		wantCode(t, "cursor", d.do(t, "GET", "/v1/pull?cursor=***", nil, nil), 400, wire.CodeBadRequest)
 	})
 	t.Run("ErrNoEndpoint", func(t *testing.T) {

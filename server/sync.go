@@ -221,10 +221,10 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) (
 	limit := wire.DefaultPullLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || n > wire.MaxPullRecords {
 			return nil, badRequest("limit %q: a whole number from 1 to %d", v, wire.MaxPullRecords)
 		}
-		limit = min(n, wire.MaxPullRecords)
+		limit = n
 	}
 	pos, err := s.readCursor(c, q.Get("cursor"))
 	if err != nil {
