@@ -20,14 +20,14 @@ import (
 
 func init() {
 	extraRoutes = append(extraRoutes, func(s *Server, rt *router) {
-		rt.handle("GET /v1/admin/search", s.adminOnly(s.handleSearch))
-		rt.handle("GET /v1/admin/records/{id}", s.adminOnly(s.handleRecord))
-		rt.handle("POST /v1/admin/restore", s.adminOnly(s.handleRestore))
-		rt.handle("GET /v1/admin/export", s.adminOnly(s.handleExport))
-		rt.handle("GET /v1/admin/audit", s.adminOnly(s.handleAudit))
-		rt.handle("POST /v1/admin/purge/request", s.adminOnly(s.handlePurgeRequest))
-		rt.handle("POST /v1/admin/purge/approve", s.adminOnly(s.handlePurgeApprove))
-		rt.handle("GET /v1/admin/purge", s.adminOnly(s.handlePurgeList))
+		rt.handle("GET /v1/admin/search", roleAdmin, s.handleSearch)
+		rt.handle("GET /v1/admin/records/{id}", roleAdmin, s.handleRecord)
+		rt.handle("POST /v1/admin/restore", roleAdmin, s.handleRestore)
+		rt.handle("GET /v1/admin/export", roleAdmin, s.handleExport)
+		rt.handle("GET /v1/admin/audit", roleAdmin, s.handleAudit)
+		rt.handle("POST /v1/admin/purge/request", roleAdmin, s.handlePurgeRequest)
+		rt.handle("POST /v1/admin/purge/approve", roleAdmin, s.handlePurgeApprove)
+		rt.handle("GET /v1/admin/purge", roleAdmin, s.handlePurgeList)
 	})
 	RegisterAdminOp(OpAudit, func(ctx context.Context, s *Server, raw json.RawMessage) (any, error) {
 		var a AuditArgs
@@ -69,18 +69,6 @@ func plainError(err error) error {
 		return errors.New(ae.msg)
 	}
 	return err
-}
-
-// adminOnly is authed for calls that need an admin's credential.
-func (s *Server) adminOnly(h func(w http.ResponseWriter, r *http.Request, c *caller) (any, error)) http.HandlerFunc {
-	return s.authed(func(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
-		if !c.Admin {
-			s.log.Warn("admin call refused: not an admin", "tenant", c.Tenant, "device", c.Device, "route", r.Pattern)
-			return nil, errorf(http.StatusForbidden, wire.CodeForbidden,
-				"this call needs an admin's credential; user %q is not an admin of the tenant (enrol with fieldformsd enroll --admin)", c.User)
-		}
-		return h(w, r, c)
-	})
 }
 
 // query reads a request's query parameters, refusing any it does not know.

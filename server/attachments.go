@@ -28,12 +28,14 @@ import (
 
 func init() {
 	extraRoutes = append(extraRoutes, func(s *Server, rt *router) {
-		// Registered on the mux directly: the router's per-path 405 fallback for
-		// ".../prepare" would overlap "GET .../{sha}" with neither more specific.
-		rt.mux.HandleFunc("POST /v1/attachments/prepare", s.authed(s.handlePrepareAttachment))
-		rt.mux.HandleFunc("POST /v1/attachments/commit", s.authed(s.handleCommitAttachment))
-		rt.mux.HandleFunc("GET /v1/attachments/{sha}", s.authed(s.handleGetAttachment))
-		rt.mux.HandleFunc("/v1/attachments/{sha}", func(w http.ResponseWriter, r *http.Request) {
+		// Without the router's per-path 405 fallback: the one for ".../prepare"
+		// would overlap "GET .../{sha}" with neither more specific.
+		rt.without405(func() {
+			rt.handle("POST /v1/attachments/prepare", roleDevice, s.handlePrepareAttachment)
+			rt.handle("POST /v1/attachments/commit", roleDevice, s.handleCommitAttachment)
+			rt.handle("GET /v1/attachments/{sha}", roleDevice, s.handleGetAttachment)
+		})
+		rt.fallback("/v1/attachments/{sha}", func(w http.ResponseWriter, r *http.Request) {
 			allowed := "GET"
 			if p := r.PathValue("sha"); p == "prepare" || p == "commit" {
 				allowed = "POST"

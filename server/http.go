@@ -51,24 +51,29 @@ type caller struct {
 	t *tenant
 }
 
-// routes maps the API. Authenticated handlers return the body to send (nil for
-// none) or an error; the wrapper adds the epoch and the caller's ledger entry.
+// routes maps the API. Every route declares who may call it (invariant I11): anyone
+// (no credential, no data), any enrolled device of the tenant, or an admin. The role
+// is checked in one place, withRole; authenticated handlers return the body to send
+// (nil for none) or an error, and the wrapper adds the epoch and the caller's ledger
+// entry.
 func (s *Server) routes(rt *router) {
-	rt.handle("POST /v1/enroll", s.handleEnroll)
-	rt.handle("POST /v1/push", s.authed(s.handlePush))
-	rt.handle("GET /v1/pull", s.authed(s.handlePull))
-	rt.handle("POST /v1/reconcile", s.authed(s.handleReconcile))
-	rt.handle("POST /v1/records", s.authed(s.handleFetch))
-	rt.handle("GET /v1/templates", s.authed(s.handleTemplates))
-	rt.handle("POST /v1/templates", s.authed(s.handleTemplatesPush))
-	rt.handle("POST /v1/status", s.authed(s.handleStatus))
-	rt.handle("GET /healthz", s.handleHealth)
-	rt.handle("GET /readyz", s.handleReady)
-	rt.handle("GET /metrics", s.handleMetrics)
+	rt.anyone("POST /v1/enroll", s.handleEnroll)
+	rt.handle("POST /v1/push", roleDevice, s.handlePush)
+	rt.handle("GET /v1/pull", roleDevice, s.handlePull)
+	rt.handle("POST /v1/reconcile", roleDevice, s.handleReconcile)
+	rt.handle("POST /v1/records", roleDevice, s.handleFetch)
+	rt.handle("GET /v1/templates", roleDevice, s.handleTemplates)
+	// Any device may call it; only an admin may publish, others may only return
+	// versions signed with the tenant key (handleTemplatesPush).
+	rt.handle("POST /v1/templates", roleDevice, s.handleTemplatesPush)
+	rt.handle("POST /v1/status", roleDevice, s.handleStatus)
+	rt.anyone("GET /healthz", s.handleHealth)
+	rt.anyone("GET /readyz", s.handleReady)
+	rt.anyone("GET /metrics", s.handleMetrics)
 	for _, add := range extraRoutes {
 		add(s, rt)
 	}
-	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	rt.fallback("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, wire.CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	})
 }
@@ -77,22 +82,89 @@ func (s *Server) routes(rt *router) {
 // from their init functions, so each feature stays in its own file.
 var extraRoutes []func(*Server, *router)
 
-// router registers "METHOD /path" patterns and answers other methods on a known path
-// with a JSON 405, as every error of the API is JSON.
-type router struct {
-	s     *Server
-	mux   *http.ServeMux
-	allow map[string][]string // path → methods
+// role says who may call a route.
+type role uint8
+
+const (
+	roleNone   role = iota // not declared: refused at registration
+	roleAnyone             // no credential; such routes hold no tenant data
+	roleDevice             // an enrolled, unrevoked device of the tenant
+	roleAdmin              // a device enrolled with --admin
+)
+
+func (r role) String() string {
+	switch r {
+	case roleAnyone:
+		return "anyone"
+	case roleDevice:
+		return "device"
+	case roleAdmin:
+		return "admin"
+	}
+	return "undeclared"
 }
 
-func (rt *router) handle(pattern string, h http.HandlerFunc) {
+// apiHandler is an authenticated endpoint: the caller comes from the verified credential.
+type apiHandler func(w http.ResponseWriter, r *http.Request, c *caller) (any, error)
+
+// route is one entry of the route table: a pattern and who may call it. Fallbacks
+// (405 and 404 answers that hold no data) are listed with role anyone and fallback set.
+type route struct {
+	pattern  string
+	who      role
+	fallback bool
+}
+
+// router registers "METHOD /path" patterns, each with its role, and answers other
+// methods on a known path with a JSON 405, as every error of the API is JSON. Only
+// its methods touch the mux, so no route escapes the table.
+type router struct {
+	s      *Server
+	mux    *http.ServeMux
+	allow  map[string][]string // path → methods
+	table  []route
+	no405s bool // the current registration adds no per-path 405 fallback
+}
+
+// handle registers an authenticated route for who (roleDevice or roleAdmin).
+func (rt *router) handle(pattern string, who role, h apiHandler) {
+	if who != roleDevice && who != roleAdmin {
+		panic("server: route " + pattern + " registered with role " + who.String() + "; use roleDevice or roleAdmin, or anyone for open routes")
+	}
+	rt.add(pattern, who, rt.s.withRole(who, h))
+}
+
+// anyone registers a route that needs no credential. Such routes hold no tenant data.
+func (rt *router) anyone(pattern string, h http.HandlerFunc) {
+	rt.add(pattern, roleAnyone, h)
+}
+
+// fallback registers a catch-all that only answers an error (404, 405) and holds no data.
+func (rt *router) fallback(pattern string, h http.HandlerFunc) {
+	rt.mux.HandleFunc(pattern, h)
+	rt.table = append(rt.table, route{pattern: pattern, who: roleAnyone, fallback: true})
+}
+
+// without405 runs fn with routes registered without the per-path 405 fallback (the
+// caller registers its own, e.g. where "POST .../prepare" and "GET .../{sha}" overlap).
+func (rt *router) without405(fn func()) {
+	rt.no405s = true
+	defer func() { rt.no405s = false }()
+	fn()
+}
+
+func (rt *router) add(pattern string, who role, h http.HandlerFunc) {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok {
 		panic("server: route without a method: " + pattern)
 	}
 	rt.mux.HandleFunc(pattern, h)
+	rt.table = append(rt.table, route{pattern: pattern, who: who})
+	if rt.no405s {
+		return
+	}
 	if _, seen := rt.allow[path]; !seen {
-		rt.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		rt.fallback(path, func(w http.ResponseWriter, r *http.Request) {
 			allowed := strings.Join(rt.allow[path], ", ")
 			w.Header().Set("Allow", allowed)
 			rt.s.writeError(w, r, errorf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "%s %s: use %s", r.Method, path, allowed))
@@ -104,8 +176,7 @@ func (rt *router) handle(pattern string, h http.HandlerFunc) {
 // Handler is the API's HTTP handler, with request IDs, metrics, logging and panics
 // turned into 500s.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.routes(&router{s: s, mux: mux, allow: map[string][]string{}})
+	mux, _ := s.newRouter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rid, _ := randomHex(8)
@@ -147,6 +218,13 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
+// newRouter builds the API's mux and its route table.
+func (s *Server) newRouter() (*http.ServeMux, []route) {
+	rt := &router{s: s, mux: http.NewServeMux(), allow: map[string][]string{}}
+	s.routes(rt)
+	return rt.mux, rt.table
+}
+
 type reqInfoKey struct{}
 
 // reqInfo carries who called, for the request log.
@@ -173,9 +251,10 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// authed verifies the caller's credential, applies its rate limit, opens its
-// tenant's store, runs h and writes its answer with the epoch and ledger headers.
-func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, c *caller) (any, error)) http.HandlerFunc {
+// withRole verifies the caller's credential, applies its rate limit, opens its
+// tenant's store, checks the route's role, runs h and writes its answer with the epoch
+// and ledger headers. It is the one place where a route's role is enforced.
+func (s *Server) withRole(who role, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.authenticate(r)
 		if err != nil {
@@ -195,7 +274,14 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, c *caller
 			return
 		}
 		s.act.seen(c.Tenant, c.Device, s.now(), false)
-		body, err := h(w, r, c)
+		var body any
+		if who == roleAdmin && !c.Admin {
+			s.log.Warn("admin call refused: not an admin", "tenant", c.Tenant, "device", c.Device, "route", r.Pattern)
+			err = errorf(http.StatusForbidden, wire.CodeForbidden,
+				"this call needs an admin's credential; user %q is not an admin of the tenant (enrol with fieldformsd enroll --admin)", c.User)
+		} else {
+			body, err = h(w, r, c)
+		}
 		s.setServerHeaders(w, r, c)
 		if err != nil {
 			s.writeError(w, r, err)
