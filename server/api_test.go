@@ -335,7 +335,7 @@ func TestGzip(t *testing.T) {
 func TestTemplates(t *testing.T) {
 	ts := startServer(t, dirs(t))
 	ts.addTenant(t, "acme")
-	d := ts.enroll(t, "acme", "ann")
+	d := ts.enrollAdmin(t, "acme", "ann") // publishing is for admins: TestTemplatePublishing
 	var tr wire.TemplatesResponse
 	wantCode(t, "list", d.do(t, "GET", "/v1/templates", nil, &tr), 200, "")
 	if len(tr.Templates) != 1 {

@@ -294,17 +294,25 @@ func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, c *call
 	if len(r.URL.Query()) > 0 {
 		return nil, badRequest("templates takes no query parameters")
 	}
+	key, err := s.id.tenantKey(c.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
 	tpls := c.t.st.Templates()
 	out := make([]json.RawMessage, len(tpls))
+	sigs := make([]string, len(tpls))
 	for i, t := range tpls {
 		out[i] = t.Encode()
+		sigs[i] = templateSignature(key, c.Tenant, t)
 	}
-	return wire.TemplatesResponse{Templates: out, Server: s.serverInfo(r.Context(), c)}, nil
+	return wire.TemplatesResponse{Templates: out, Signatures: sigs, Server: s.serverInfo(r.Context(), c)}, nil
 }
 
-// handleTemplatesPush stores template versions a device holds (a rebuilt server gets
-// its templates back this way). Versions are immutable: the same version with other
-// content is a conflict.
+// handleTemplatesPush stores template versions a device sends. An admin's device
+// publishes; any other device may only return versions signed with the tenant key (a
+// rebuilt server gets its templates back this way), each other template is rejected
+// alone with forbidden. Versions are immutable: the same version with other content
+// is a conflict.
 func (s *Server) handleTemplatesPush(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
 	var req wire.TemplatesPush
 	if err := decodeJSON(r, &req); err != nil {
@@ -313,18 +321,52 @@ func (s *Server) handleTemplatesPush(w http.ResponseWriter, r *http.Request, c *
 	if len(req.Templates) > wire.MaxTemplatesPush {
 		return nil, tooLarge("push of %d templates; at most %d a request", len(req.Templates), wire.MaxTemplatesPush)
 	}
+	if len(req.Signatures) != 0 && len(req.Signatures) != len(req.Templates) {
+		return nil, badRequest("signatures: %d for %d templates; send one per template (\"\" for none) or none", len(req.Signatures), len(req.Templates))
+	}
+	key, err := s.id.tenantKey(c.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("templates push: %w", err)
+	}
 	results := make([]wire.TemplateResult, len(req.Templates))
 	for i, raw := range req.Templates {
-		results[i] = s.putTemplate(r, c.t, raw, i)
-		if results[i].Status == wire.StatusApplied {
-			s.log.Info("template added", "tenant", c.Tenant, "device", c.Device, "template", results[i].ID, "version", results[i].Version)
+		sig := ""
+		if len(req.Signatures) > 0 {
+			sig = req.Signatures[i]
+		}
+		allow := func(tpl *form.Template) string {
+			switch {
+			case c.Admin:
+				return ""
+			case sig == "":
+				return fmt.Sprintf("templates[%d]: %s version %d: publishing a template needs an admin's credential; "+
+					"a device may only return a template the tenant signed, and this one has no signature", i, tpl.ID, tpl.Version)
+			case !validTemplateSignature(key, c.Tenant, tpl, sig):
+				return fmt.Sprintf("templates[%d]: %s version %d: its signature is not the tenant's signature of this template version; "+
+					"publishing a template needs an admin's credential", i, tpl.ID, tpl.Version)
+			}
+			return ""
+		}
+		results[i] = s.putTemplate(r, c.t, raw, i, allow)
+		switch results[i].Status {
+		case wire.StatusApplied:
+			how := "returned with the tenant's signature"
+			if c.Admin {
+				how = "published by an admin"
+			}
+			s.log.Info("template added", "tenant", c.Tenant, "device", c.Device, "user", c.User, "template", results[i].ID, "version", results[i].Version, "how", how)
+		case wire.StatusRejected:
+			if results[i].Code == wire.CodeForbidden {
+				s.log.Warn("template refused: not an admin and not signed", "tenant", c.Tenant, "device", c.Device, "user", c.User, "template", results[i].ID, "version", results[i].Version)
+			}
 		}
 	}
 	return wire.TemplatesPushResponse{Results: results, Server: s.serverInfo(r.Context(), c)}, nil
 }
 
-// putTemplate checks and stores one template, and says what happened.
-func (s *Server) putTemplate(r *http.Request, t *tenant, raw json.RawMessage, i int) wire.TemplateResult {
+// putTemplate checks and stores one template, and says what happened. allow says why
+// the caller may not store it ("" when it may).
+func (s *Server) putTemplate(r *http.Request, t *tenant, raw json.RawMessage, i int, allow func(*form.Template) string) wire.TemplateResult {
 	tpl, err := form.ParseTemplate(raw)
 	if err != nil {
 		var head struct {
@@ -336,6 +378,10 @@ func (s *Server) putTemplate(r *http.Request, t *tenant, raw json.RawMessage, i 
 			Message: fmt.Sprintf("templates[%d]: %v", i, err)}
 	}
 	res := wire.TemplateResult{ID: tpl.ID, Version: tpl.Version}
+	if why := allow(tpl); why != "" {
+		res.Status, res.Code, res.Message = wire.StatusRejected, wire.CodeForbidden, why
+		return res
+	}
 	if old, err := t.st.Template(tpl.Key()); err == nil && bytes.Equal(old.Encode(), tpl.Encode()) {
 		res.Status = wire.StatusUnchanged
 		return res

@@ -22,7 +22,7 @@
 //	POST /v1/reconcile               ReconcileRequest → ReconcileResponse
 //	POST /v1/records                 FetchRequest → FetchResponse (records by ID, after a reconcile)
 //	GET  /v1/templates               → TemplatesResponse
-//	POST /v1/templates               TemplatesPush → TemplatesPushResponse (devices restore templates a rebuilt server lost)
+//	POST /v1/templates               TemplatesPush → TemplatesPushResponse (admins publish; devices restore signed templates a rebuilt server lost)
 //	POST /v1/attachments/prepare     PrepareAttachment → PrepareAttachmentResponse
 //	POST /v1/attachments/commit      CommitAttachment → CommitAttachmentResponse
 //	GET  /v1/attachments/{sha256}    → AttachmentURL (read-only, short-lived)
@@ -268,15 +268,25 @@ type FetchResponse struct {
 	Server  Server        `json:"server"`
 }
 
-// TemplatesResponse lists every template version the tenant has.
+// TemplatesResponse lists every template version the tenant has. Signatures[i] is
+// Templates[i]'s signature with the tenant key (base64url HMAC-SHA256 of the
+// "fieldforms-template-v1" domain, the tenant, the template ID and version, and its
+// canonical JSON): devices keep it and send it back with the template, and a server
+// accepts a template from a device that is not an admin's only with it.
 type TemplatesResponse struct {
-	Templates []json.RawMessage `json:"templates"`
-	Server    Server            `json:"server"`
+	Templates  []json.RawMessage `json:"templates"`
+	Signatures []string          `json:"signatures,omitempty"`
+	Server     Server            `json:"server"`
 }
 
-// TemplatesPush sends template versions a device holds.
+// TemplatesPush sends template versions a device holds. An admin's device publishes
+// with it; any other device may only return versions the tenant signed: Signatures,
+// when given, has one entry per template ("" for none). An unsigned or wrongly signed
+// template from a device that is not an admin's is rejected alone, with code
+// forbidden; the rest of the push still applies.
 type TemplatesPush struct {
-	Templates []json.RawMessage `json:"templates"`
+	Templates  []json.RawMessage `json:"templates"`
+	Signatures []string          `json:"signatures,omitempty"`
 }
 
 // TemplateResult is the outcome for one pushed template, in order.
