@@ -80,6 +80,36 @@ func TestServerDataLostIsRebuilt(t *testing.T) {
 	b.sync(t)
 	a.sync(t)
 	c.converged(t, 61)
+	// The templates came back from the devices, with the tenant's signature: a new
+	// device gets them from the rebuilt server.
+	if tpls := c.observer(t).Templates(); len(tpls) != 1 || tpls[0].ID != "inspection" {
+		t.Fatalf("rebuilt server's templates: %v", tpls)
+	}
+}
+
+// A template a device that is not an admin's made offline stays on that device: the
+// server refuses to publish it to the tenant, and the device's other work goes on.
+func TestDeviceCannotPublishTemplate(t *testing.T) {
+	c := newCluster(t)
+	a := c.addDevice("a")
+	local, err := form.ParseTemplate([]byte(`{"id":"local-try","version":1,"name":"Local try","fields":[{"id":"x","type":"text","label":"X"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.st.PutTemplate(context.Background(), local); err != nil {
+		t.Fatal(err)
+	}
+	a.save(t, "", map[string]string{"site": `"still synced"`})
+	a.sync(t)
+	c.converged(t, 1)
+	for _, tpl := range c.observer(t).Templates() {
+		if tpl.ID == "local-try" {
+			t.Fatal("a device that is not an admin's published a template to the tenant")
+		}
+	}
+	if _, err := a.st.Template(local.Key()); err != nil {
+		t.Fatalf("the device lost its own template: %v", err)
+	}
 }
 
 // The server's tenant file is replaced by a copy taken earlier while the devices kept

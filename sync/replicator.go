@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,9 +27,10 @@ const (
 	keyCursor      = "sync/cursor"
 	keyAcked       = "sync/acked"
 	keyLastSuccess = "sync/last_success"
-	keyReconcile   = "sync/reconcile" // set while a reconcile is due, so a crash resumes it
-	keyTemplates   = "sync/templates" // the server's templates tag and the replica's, when they last agreed
-	keyReported    = "sync/reported"  // the queue last reported to the server
+	keyReconcile   = "sync/reconcile"     // set while a reconcile is due, so a crash resumes it
+	keyTemplates   = "sync/templates"     // the server's templates tag and the replica's, when they last agreed
+	keyReported    = "sync/reported"      // the queue last reported to the server
+	keyTemplateSig = "sync/template-sig/" // + "id@version": the tenant's signature of that template version
 )
 
 // ErrNotEnrolled: the replica has no credential yet.
@@ -414,35 +416,65 @@ func (r *Replicator) syncTemplates(ctx context.Context, c *Client) error {
 		return err
 	}
 	have := map[form.TemplateKey]bool{}
-	for _, raw := range resp.Templates {
+	sigs := map[string][]byte{}
+	for i, raw := range resp.Templates {
 		t, err := form.ParseTemplate(raw)
 		if err != nil {
 			r.log.Warn("server sent a template that does not parse", "err", err)
 			continue
 		}
 		have[t.Key()] = true
-		if _, err := r.st.Template(t.Key()); err == nil {
-			continue
+		local, err := r.st.Template(t.Key())
+		if err != nil {
+			if err := r.st.PutTemplate(ctx, t); err != nil && !errors.Is(err, store.ErrTemplateConflict) {
+				return err
+			}
+			local = t
 		}
-		if err := r.st.PutTemplate(ctx, t); err != nil && !errors.Is(err, store.ErrTemplateConflict) {
+		// Keep the tenant's signature of the version, to give it back to a server that
+		// lost it: only an admin may publish, others only return signed versions.
+		if i < len(resp.Signatures) && resp.Signatures[i] != "" && bytes.Equal(local.Encode(), t.Encode()) {
+			key := keyTemplateSig + t.Key().String()
+			if old, _ := r.st.State(ctx, key); string(old) != resp.Signatures[i] {
+				sigs[key] = []byte(resp.Signatures[i])
+			}
+		}
+	}
+	if len(sigs) > 0 {
+		if err := r.st.SetState(ctx, sigs); err != nil {
 			return err
 		}
 	}
 	var push wire.TemplatesPush
+	signed := false
 	for _, t := range r.st.Templates() {
 		if !have[t.Key()] {
+			sig, err := r.st.State(ctx, keyTemplateSig+t.Key().String())
+			if err != nil {
+				return err
+			}
 			push.Templates = append(push.Templates, t.Encode())
+			push.Signatures = append(push.Signatures, string(sig))
+			signed = signed || len(sig) > 0
 		}
+	}
+	if !signed {
+		push.Signatures = nil // a server of an earlier release knows no signatures
 	}
 	for len(push.Templates) > 0 {
 		n := min(len(push.Templates), wire.MaxTemplatesPush)
+		batch := wire.TemplatesPush{Templates: push.Templates[:n]}
+		if push.Signatures != nil {
+			batch.Signatures = push.Signatures[:n]
+			push.Signatures = push.Signatures[n:]
+		}
 		var out wire.TemplatesPushResponse
-		if _, err := c.Do(ctx, http.MethodPost, "/v1/templates", nil, wire.TemplatesPush{Templates: push.Templates[:n]}, &out); err != nil {
+		if _, err := c.Do(ctx, http.MethodPost, "/v1/templates", nil, batch, &out); err != nil {
 			return err
 		}
 		for _, res := range out.Results {
 			if res.Status == wire.StatusRejected {
-				r.log.Warn("server refused a template", "template", res.ID, "version", res.Version, "code", res.Code)
+				r.log.Warn("server refused a template", "template", res.ID, "version", res.Version, "code", res.Code, "reason", res.Message)
 			}
 		}
 		push.Templates = push.Templates[n:]
