@@ -10,9 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -73,7 +76,11 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) (
 		index = append(index, i)
 	}
 	if len(changes) > 0 {
-		applied, err := c.t.st.ApplyChanges(r.Context(), changes)
+		by := make([]store.Attribution, len(changes))
+		for k, ch := range changes {
+			by[k] = attribution(c, ch)
+		}
+		applied, err := c.t.st.ApplyChangesAs(r.Context(), changes, by)
 		if err != nil {
 			return nil, fmt.Errorf("push: %w", err)
 		}
@@ -105,6 +112,45 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) (
 	s.metrics.pushRejected.Add(int64(rejected))
 	s.act.seen(c.Tenant, c.Device, s.now(), true)
 	return wire.PushResponse{Results: results, Server: s.serverInfo(r.Context(), c)}, nil
+}
+
+// attribution is who the audit names for a pushed change: the user and device of the
+// verified credential, never what the change says. What it says is kept as a claim
+// when it differs, and values made on other devices (a device giving back what a
+// rebuilt server lost, by reconcile or reseed) are recorded as restored by the caller
+// and made by their author on their device.
+func attribution(c *caller, ch form.Change) store.Attribution {
+	a := store.Attribution{Actor: c.User, Device: c.Device}
+	var notes []string
+	others := map[string]bool{}
+	for _, fv := range ch.Fields {
+		if fv.Stamp.Device != c.Device {
+			others[fv.Stamp.Device] = true
+		}
+	}
+	if len(others) > 0 {
+		maker := ch.Created.Device
+		if maker == c.Device {
+			maker = "" // created here, edited elsewhere: name the editors' devices only
+		}
+		made := fmt.Sprintf("restored from device %s; made by %s on device %s", c.Device, strconv.Quote(ch.CreatedBy), maker)
+		delete(others, maker)
+		if maker == "" {
+			made = fmt.Sprintf("restored from device %s; values made on other devices", c.Device)
+		}
+		if len(others) > 0 {
+			devs := slices.Sorted(maps.Keys(others))
+			made += " (values also from device " + strings.Join(devs, ", ") + ")"
+		}
+		notes = append(notes, made)
+	} else if ch.Created.Device == c.Device && ch.CreatedBy != c.User {
+		notes = append(notes, "claimed creator "+strconv.Quote(ch.CreatedBy))
+	}
+	if ch.Author != c.User {
+		notes = append(notes, "claimed author "+strconv.Quote(ch.Author))
+	}
+	a.Note = strings.Join(notes, "; ")
+	return a
 }
 
 // decodeChanges decodes and checks each change, on every core: for a full batch it

@@ -38,7 +38,7 @@ func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor stri
 	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
 		for i := range recs {
-			st, err := a.apply(tx, items.item(i), "", actor, recs[i].Updated().Device)
+			st, err := a.apply(tx, items.item(i), "", Attribution{Actor: actor, Device: recs[i].Updated().Device})
 			results[i] = Result{ID: recs[i].ID, Status: st, Err: err}
 		}
 		return nil
@@ -47,8 +47,27 @@ func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor stri
 }
 
 // ApplyChanges merges changes pushed by devices (on the server), idempotently by
-// change ID: a change seen before is a Duplicate and has no second effect.
+// change ID: a change seen before is a Duplicate and has no second effect. The audit
+// trail names each change's Author and Device.
 func (s *Store) ApplyChanges(ctx context.Context, changes []form.Change) ([]Result, error) {
+	return s.ApplyChangesAs(ctx, changes, nil)
+}
+
+// Attribution is who the audit trail names for an applied change when the applier
+// knows it better than the change says: a server takes it from the verified
+// credential, and keeps what the change claims in Note.
+type Attribution struct {
+	Actor  string
+	Device string
+	Note   string // added to the audit entries' notes
+}
+
+// ApplyChangesAs is ApplyChanges with the audit's actor and device for each change
+// given by by (one per change; nil: the changes' own Author and Device).
+func (s *Store) ApplyChangesAs(ctx context.Context, changes []form.Change, by []Attribution) ([]Result, error) {
+	if by != nil && len(by) != len(changes) {
+		return nil, fmt.Errorf("apply: %w: %d attributions for %d changes", ErrBadInput, len(by), len(changes))
+	}
 	results := make([]Result, len(changes))
 	recs := make([]form.Record, len(changes))
 	for i, c := range changes {
@@ -73,7 +92,11 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []form.Change) ([]Resu
 				results[i].Status, results[i].Err = Rejected, fmt.Errorf("change %s: %w: device %q", c.ID, ErrBadInput, c.Device)
 				continue
 			}
-			st, err := a.apply(tx, items.item(i), c.ID, c.Author, c.Device)
+			who := Attribution{Actor: c.Author, Device: c.Device}
+			if by != nil {
+				who = by[i]
+			}
+			st, err := a.apply(tx, items.item(i), c.ID, who)
 			results[i].Status, results[i].Err = st, err
 			if st == Rejected {
 				continue
@@ -245,7 +268,7 @@ func (s *Store) prepareOne(it *incoming, in form.Record) {
 
 // apply merges one prepared item. Invalid input is a Rejected result, not an error; an
 // error aborts the whole transaction (a storage failure).
-func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID, author, device string) (string, error) {
+func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribution) (string, error) {
 	s := a.s
 	if it.err != nil {
 		return Rejected, it.err
@@ -260,8 +283,8 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID, author, device stri
 		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, it.title, &a.seg); err != nil {
 			return "", err
 		}
-		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: author, Device: device, Action: ActionApply,
-			Record: in.ID, Change: changeID, Diff: it.diff, diffJSON: it.diffJSON, Note: "new record", Prev: s.lastHash}
+		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
+			Record: in.ID, Change: changeID, Diff: it.diff, diffJSON: it.diffJSON, Note: joinNote("new record", who.Note), Prev: s.lastHash}
 		if err := a.appendAudit(tx, e); err != nil {
 			return "", err
 		}
@@ -279,7 +302,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID, author, device stri
 	a.maxClock = max(a.maxClock, it.maxStamp)
 	// A newer stamp on an equal value changes the rev but not the values: compare revs.
 	if cur.Rev() == before {
-		if err := a.auditLost(tx, in, lost, changeID, author, device); err != nil {
+		if err := a.auditLost(tx, in, lost, changeID, who); err != nil {
 			return "", err
 		}
 		return Unchanged, nil
@@ -287,26 +310,36 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID, author, device stri
 	if err := s.putRecord(tx, &cur, &a.seg); err != nil {
 		return "", err
 	}
-	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: author, Device: device, Action: ActionApply,
-		Record: in.ID, Change: changeID, Diff: changed, Prev: s.lastHash}
+	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
+		Record: in.ID, Change: changeID, Diff: changed, Note: who.Note, Prev: s.lastHash}
 	if err := a.appendAudit(tx, e); err != nil {
 		return "", err
 	}
-	if err := a.auditLost(tx, in, lost, changeID, author, device); err != nil {
+	if err := a.auditLost(tx, in, lost, changeID, who); err != nil {
 		return "", err
 	}
 	return Applied, nil
 }
 
 // auditLost keeps incoming values that lost to newer local ones in the history.
-func (a *applier) auditLost(tx *bolt.Tx, in form.Record, lost []form.Diff, changeID, author, device string) error {
+func (a *applier) auditLost(tx *bolt.Tx, in form.Record, lost []form.Diff, changeID string, who Attribution) error {
 	if len(lost) == 0 {
 		return nil
 	}
 	s := a.s
-	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: author, Device: device, Action: ActionConflict,
-		Record: in.ID, Change: changeID, Diff: lost, Note: "incoming values lost to newer edits (old = lost value, new = kept value)", Prev: s.lastHash}
+	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionConflict,
+		Record: in.ID, Change: changeID, Diff: lost, Note: joinNote("incoming values lost to newer edits (old = lost value, new = kept value)", who.Note), Prev: s.lastHash}
 	return a.appendAudit(tx, e)
+}
+
+func joinNote(a, b string) string {
+	switch {
+	case b == "":
+		return a
+	case a == "":
+		return b
+	}
+	return a + "; " + b
 }
 
 func (a *applier) appendAudit(tx *bolt.Tx, e AuditEntry) error {
