@@ -80,7 +80,8 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) (
 		for k, ch := range changes {
 			by[k] = attribution(c, ch)
 		}
-		applied, err := c.t.st.ApplyChangesAs(r.Context(), changes, by)
+		// A submitted record is checked against its template as the device checks it.
+		applied, err := c.t.st.ApplyChangesWith(r.Context(), changes, store.ApplyOptions{By: by, CheckSubmitted: true})
 		if err != nil {
 			return nil, fmt.Errorf("push: %w", err)
 		}

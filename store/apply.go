@@ -50,7 +50,19 @@ func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor stri
 // change ID: a change seen before is a Duplicate and has no second effect. The audit
 // trail names each change's Author and Device.
 func (s *Store) ApplyChanges(ctx context.Context, changes []form.Change) ([]Result, error) {
-	return s.ApplyChangesAs(ctx, changes, nil)
+	return s.ApplyChangesWith(ctx, changes, ApplyOptions{})
+}
+
+// ApplyOptions are what a server adds to applying pushed changes.
+type ApplyOptions struct {
+	// By names, for each change, who the audit trail records (nil: the changes' own
+	// Author and Device).
+	By []Attribution
+	// CheckSubmitted checks a record that is submitted (and not deleted) after the
+	// merge against its template as a device's Save does (required answers,
+	// constraints), and rejects the change with the reasons if it fails. Drafts are not
+	// checked.
+	CheckSubmitted bool
 }
 
 // Attribution is who the audit trail names for an applied change when the applier
@@ -62,9 +74,9 @@ type Attribution struct {
 	Note   string // added to the audit entries' notes
 }
 
-// ApplyChangesAs is ApplyChanges with the audit's actor and device for each change
-// given by by (one per change; nil: the changes' own Author and Device).
-func (s *Store) ApplyChangesAs(ctx context.Context, changes []form.Change, by []Attribution) ([]Result, error) {
+// ApplyChangesWith is ApplyChanges with options.
+func (s *Store) ApplyChangesWith(ctx context.Context, changes []form.Change, opts ApplyOptions) ([]Result, error) {
+	by := opts.By
 	if by != nil && len(by) != len(changes) {
 		return nil, fmt.Errorf("apply: %w: %d attributions for %d changes", ErrBadInput, len(by), len(changes))
 	}
@@ -76,6 +88,7 @@ func (s *Store) ApplyChangesAs(ctx context.Context, changes []form.Change, by []
 	items := s.prepare(recs)
 	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
+		a.checkSubmitted = opts.CheckSubmitted
 		seen := tx.Bucket(bucketApplied)
 		inBatch := map[string]bool{}
 		for i, c := range changes {
@@ -124,9 +137,10 @@ func (s *Store) HasChange(ctx context.Context, id string) (bool, error) {
 // applier carries a batch's state: the index segment being built, and the audit chain
 // and clock positions to restore if the transaction fails.
 type applier struct {
-	s        *Store
-	seg      segmentBuilder
-	maxClock form.HLC
+	s              *Store
+	seg            segmentBuilder
+	maxClock       form.HLC
+	checkSubmitted bool // see ApplyOptions
 }
 
 func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) error) error {
@@ -166,6 +180,7 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 type incoming struct {
 	rec      form.Record // canonical values, maps of its own
 	maxStamp form.HLC
+	tpl      *form.Template
 	err      error // why it is rejected
 	// Prepared for the common case of a record this replica does not hold yet (a
 	// rebuild, a first pull): the record as it will be stored, and its audit diff.
@@ -239,6 +254,7 @@ func (s *Store) prepareOne(it *incoming, in form.Record) {
 		it.err = fmt.Errorf("record %s: %w", in.ID, err)
 		return
 	}
+	it.tpl = tpl
 	vals, err := tpl.Check(in.Values())
 	if err != nil {
 		it.err = fmt.Errorf("record %s: %w", in.ID, err)
@@ -279,6 +295,9 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 	}
 	cur, err := getRecord(tx, in.ID)
 	if errors.Is(err, ErrNotFound) {
+		if err := a.check(it, in, who); err != nil {
+			return Rejected, err
+		}
 		a.maxClock = max(a.maxClock, it.maxStamp)
 		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, it.title, &a.seg); err != nil {
 			return "", err
@@ -296,6 +315,9 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 	before := cur.Rev()
 	changed, lost, err := cur.Merge(in)
 	if err != nil {
+		return Rejected, err
+	}
+	if err := a.check(it, cur, who); err != nil {
 		return Rejected, err
 	}
 	// Only what is accepted moves the clock: a rejected item changes nothing.
@@ -319,6 +341,18 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 		return "", err
 	}
 	return Applied, nil
+}
+
+// check refuses a record that is submitted after the merge but does not pass its
+// template's check, as a device's Save refuses to submit it, when asked to.
+func (a *applier) check(it *incoming, merged form.Record, who Attribution) error {
+	if !a.checkSubmitted || it.tpl == nil || merged.Status() != form.StatusSubmitted || merged.Deleted() {
+		return nil
+	}
+	if err := it.tpl.NewForm(merged.Values(), a.s.formContext(merged.ID, who.Actor)).Check(); err != nil {
+		return fmt.Errorf("submitted record %s: %w", merged.ID, err)
+	}
+	return nil
 }
 
 // auditLost keeps incoming values that lost to newer local ones in the history.
