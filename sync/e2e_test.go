@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/server"
 	"github.com/fieldforms/fieldforms/store"
 	"github.com/fieldforms/fieldforms/sync"
+	"github.com/fieldforms/fieldforms/sync/wire"
 )
 
 // Five devices work offline — create, edit, delete — then the network heals: every
@@ -64,9 +66,10 @@ func TestFiveDevicesConverge(t *testing.T) {
 func TestServerDataLostIsRebuilt(t *testing.T) {
 	c := newCluster(t)
 	a, b := c.addDevice("a"), c.addDevice("b")
+	var ofB string
 	for i := 0; i < 30; i++ {
 		a.save(t, "", map[string]string{"site": fmt.Sprintf(`"A-%d"`, i)})
-		b.save(t, "", map[string]string{"site": fmt.Sprintf(`"B-%d"`, i)})
+		ofB = b.save(t, "", map[string]string{"site": fmt.Sprintf(`"B-%d"`, i)}).ID
 	}
 	a.sync(t)
 	b.sync(t)
@@ -80,6 +83,16 @@ func TestServerDataLostIsRebuilt(t *testing.T) {
 	b.sync(t)
 	a.sync(t)
 	c.converged(t, 61)
+	// a gave b's records back: the server's audit says so, and names b as their maker.
+	raw, err := c.srv.RunAdmin(context.Background(), server.OpAudit, mustJSON(t, server.AuditArgs{Tenant: tenantName, Record: ofB}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := raw.(wire.AuditResponse).Entries
+	want := "restored from device " + a.st.Device() + `; made by "b" on device ` + b.st.Device()
+	if len(entries) == 0 || entries[0].Actor != "a" || entries[0].Device != a.st.Device() || !strings.Contains(entries[0].Note, want) {
+		t.Fatalf("server audit of b's record given back by a: %+v; want a's credential and the note %q", entries, want)
+	}
 	// The templates came back from the devices, with the tenant's signature: a new
 	// device gets them from the rebuilt server.
 	if tpls := c.observer(t).Templates(); len(tpls) != 1 || tpls[0].ID != "inspection" {
