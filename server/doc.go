@@ -49,6 +49,27 @@
 // "attachment/<sha>", with the blob's ETag). A blob that fails is deleted. A later call
 // that finds the blob's ETag changed (a write SAS can break a lease) checks it again.
 //
+// # Roles
+//
+// Every route declares who may call it when it is registered (router.handle with
+// roleDevice or roleAdmin, router.anyone for routes without a credential or data),
+// and withRole checks it in one place: no credential, an unknown, superseded or
+// revoked one is 401; a device on an admin route is 403 (invariant I11, tested by
+// walking the route table and calling every route as every kind of caller).
+//
+// The audit trail names who made a pushed change from the verified credential (its
+// user and device), never from the body: what a change claims (author, creator) is
+// kept in the entry's note when it differs, and values made on other devices that a
+// device gives back after a rebuild are noted "restored from device X; made by Y on
+// device Z". A change that leaves a record submitted is checked against its template
+// as a device checks it (required answers, constraints) and rejected alone otherwise.
+//
+// Publishing a template is for admins (fieldformsd template add|import, or an admin's
+// device). Templates are handed out signed with the tenant key (HMAC-SHA256 over a
+// domain prefix, the tenant, the ID, the version and the canonical JSON); a device that
+// is not an admin's may only push back a version with a valid signature, which is how
+// a server rebuilt with an empty data folder gets its templates back.
+//
 // # Admin API and purges
 //
 // Admin calls need a credential enrolled with --admin (403 otherwise): search with the

@@ -63,6 +63,13 @@
 //   - A pushed change's Device must be the calling device (403 forbidden otherwise);
 //     a device pushing records it got from others (a reseed) sends them as its own
 //     changes, the fields keeping their original stamps.
+//   - The audit names the credential's user and device for a pushed change; a
+//     change's Author is kept as a claim. A change that leaves a record submitted
+//     must pass its template's check (required answers, constraints), else it is
+//     rejected with code invalid.
+//   - Only an admin's device publishes templates; others may only push back a
+//     version with the signature GET /v1/templates gave (TemplatesPush.Signatures).
+//   - GET /v1/pull's limit is from 1 to MaxPullRecords; outside, 400.
 //   - Cursors are opaque and tamper-proof: they carry the epoch and the feed position
 //     under a MAC of the tenant's key. Another tenant's cursor is 403 forbidden, an
 //     earlier epoch's 409 epoch_changed.
