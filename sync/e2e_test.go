@@ -2,6 +2,7 @@ package sync_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -318,4 +319,37 @@ func TestPoisonChange(t *testing.T) {
 			t.Fatalf("record %s did not arrive", id)
 		}
 	}
+}
+
+// A device of an earlier release keeps no template signatures: a rebuilt server
+// refuses its templates, and the records of those templates, but nothing is lost —
+// the device keeps them, and once an admin publishes the template again a reseed
+// brings them to the server.
+func TestRebuiltServerWithoutSignedTemplatesLosesNothing(t *testing.T) {
+	c := newCluster(t)
+	a := c.addDevice("a")
+	for i := 0; i < 3; i++ {
+		a.save(t, "", map[string]string{"site": fmt.Sprintf(`"A-%d"`, i)})
+	}
+	a.sync(t)
+	c.converged(t, 3)
+	ctx := context.Background()
+	if err := a.st.SetState(ctx, map[string][]byte{"sync/template-sig/inspection@1": nil}); err != nil {
+		t.Fatal(err)
+	}
+	c.wipeData(t)
+	a.sync(t)
+	if n := len(c.observer(t).Templates()); n != 0 {
+		t.Fatalf("the rebuilt server took %d unsigned templates from a device that is not an admin's", n)
+	}
+	if n := len(revs(t, a.st)); n != 3 {
+		t.Fatalf("the device holds %d records, want 3", n)
+	}
+	if _, err := c.srv.AddTemplate(ctx, tenantName, json.RawMessage(inspection)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.rep.Reseed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.converged(t, 3)
 }
