@@ -34,7 +34,7 @@ type Result struct {
 // in one transaction. actor names who is applying (for the audit trail).
 func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor string) ([]Result, error) {
 	results := make([]Result, len(recs))
-	items := s.prepare(recs)
+	items := s.prepare(recs, false)
 	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
 		for i := range recs {
@@ -85,7 +85,7 @@ func (s *Store) ApplyChangesWith(ctx context.Context, changes []form.Change, opt
 	for i, c := range changes {
 		recs[i] = c.AsRecord()
 	}
-	items := s.prepare(recs)
+	items := s.prepare(recs, opts.CheckSubmitted)
 	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
 		a.checkSubmitted = opts.CheckSubmitted
@@ -182,6 +182,9 @@ type incoming struct {
 	maxStamp form.HLC
 	tpl      *form.Template
 	err      error // why it is rejected
+	// With ApplyOptions.CheckSubmitted: the record's check as it stands alone.
+	aloneChecked bool
+	aloneErr     error
 	// Prepared for the common case of a record this replica does not hold yet (a
 	// rebuild, a first pull): the record as it will be stored, and its audit diff.
 	enc      []byte
@@ -204,7 +207,7 @@ const prepareChunk = 32
 
 // prepare starts checking and encoding records. Nothing here touches the database, so
 // it starts before the writer is taken.
-func (s *Store) prepare(recs []form.Record) *prepared {
+func (s *Store) prepare(recs []form.Record, checkSubmitted bool) *prepared {
 	p := &prepared{items: make([]incoming, len(recs))}
 	chunks := (len(recs) + prepareChunk - 1) / prepareChunk
 	p.done = make([]chan struct{}, chunks)
@@ -220,7 +223,7 @@ func (s *Store) prepare(recs []form.Record) *prepared {
 					return
 				}
 				for i := c * prepareChunk; i < min((c+1)*prepareChunk, len(recs)); i++ {
-					s.prepareOne(&p.items[i], recs[i])
+					s.prepareOne(&p.items[i], recs[i], checkSubmitted)
 				}
 				close(p.done[c])
 			}
@@ -242,7 +245,7 @@ func (p *prepared) wait() {
 	}
 }
 
-func (s *Store) prepareOne(it *incoming, in form.Record) {
+func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool) {
 	if it.err = in.CheckShapeForTemplate(); it.err != nil {
 		return
 	}
@@ -269,6 +272,12 @@ func (s *Store) prepareOne(it *incoming, in form.Record) {
 	}
 	in.Fields = fields
 	it.rec = in
+	if checkSubmitted {
+		// The check of the record as it stands alone, for the common case of a record
+		// the store lacks, done here on every core rather than in the transaction.
+		it.aloneErr = checkSubmittedRecord(s, tpl, in, "")
+		it.aloneChecked = true
+	}
 	// Merged into nothing, the record is itself, and every field is a change.
 	it.diff = make([]form.Diff, 0, len(fields))
 	for id, fv := range fields {
@@ -295,8 +304,12 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 	}
 	cur, err := getRecord(tx, in.ID)
 	if errors.Is(err, ErrNotFound) {
-		if err := a.check(it, in, who); err != nil {
-			return Rejected, err
+		check := it.aloneErr
+		if !it.aloneChecked {
+			check = a.check(it, in, who)
+		}
+		if a.checkSubmitted && check != nil {
+			return Rejected, check
 		}
 		a.maxClock = max(a.maxClock, it.maxStamp)
 		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, it.title, &a.seg); err != nil {
@@ -346,11 +359,20 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 // check refuses a record that is submitted after the merge but does not pass its
 // template's check, as a device's Save refuses to submit it, when asked to.
 func (a *applier) check(it *incoming, merged form.Record, who Attribution) error {
-	if !a.checkSubmitted || it.tpl == nil || merged.Status() != form.StatusSubmitted || merged.Deleted() {
+	if !a.checkSubmitted {
 		return nil
 	}
-	if err := it.tpl.NewForm(merged.Values(), a.s.formContext(merged.ID, who.Actor)).Check(); err != nil {
-		return fmt.Errorf("submitted record %s: %w", merged.ID, err)
+	return checkSubmittedRecord(a.s, it.tpl, merged, who.Actor)
+}
+
+// checkSubmittedRecord checks one record that is submitted and not deleted against its
+// template; others pass.
+func checkSubmittedRecord(s *Store, tpl *form.Template, rec form.Record, actor string) error {
+	if tpl == nil || rec.Status() != form.StatusSubmitted || rec.Deleted() {
+		return nil
+	}
+	if err := tpl.NewForm(rec.Values(), s.formContext(rec.ID, actor)).Check(); err != nil {
+		return fmt.Errorf("submitted record %s: %w", rec.ID, err)
 	}
 	return nil
 }
