@@ -12,7 +12,7 @@ import (
 )
 
 // The role matrix (invariant I11): every route of the API is called as every kind of
-// caller — no credential, a device, an admin, a revoked admin, and a device and an
+// caller — no credential, a device, an admin, a revoked admin and device, and a device and an
 // admin of another tenant — and answers as its declared role says: 401 without a
 // valid credential, 403 for a device on an admin route, the route's own answer for
 // those it admits (a 4xx for the deliberately thin bodies some get), never a 5xx, and
@@ -34,6 +34,7 @@ func TestRoleMatrix(t *testing.T) {
 	dev := ts.enroll(t, "acme", "al")
 	admin := ts.enrollAdmin(t, "acme", "ann")
 	revoked := ts.enrollAdmin(t, "acme", "rex")
+	revokedDev := ts.enroll(t, "acme", "roy")
 	otherDev := ts.enroll(t, "globex", "gil")
 	otherAdmin := ts.enrollAdmin(t, "globex", "gus")
 
@@ -41,8 +42,10 @@ func TestRoleMatrix(t *testing.T) {
 	if resp, a := dev.push(t, rec); a.code != 200 || resp.Results[0].Status != "applied" {
 		t.Fatalf("push: %d %+v %+v", a.code, a.err, resp.Results)
 	}
-	if _, err := ts.RevokeDevice(ctx, "acme", revoked.id); err != nil {
-		t.Fatal(err)
+	for _, d := range []*device{revoked, revokedDev} {
+		if _, err := ts.RevokeDevice(ctx, "acme", d.id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sha := strings.Repeat("ab", 32)
 
@@ -100,6 +103,7 @@ func TestRoleMatrix(t *testing.T) {
 		{name: "device", token: dev.token, valid: true},
 		{name: "admin", token: admin.token, valid: true, isAdmin: true},
 		{name: "revoked admin", token: revoked.token},
+		{name: "revoked device", token: revokedDev.token},
 		{name: "another tenant's device", token: otherDev.token, other: true, valid: true},
 		{name: "another tenant's admin", token: otherAdmin.token, other: true, valid: true, isAdmin: true},
 	}
