@@ -19,7 +19,7 @@ import (
 // never anything of the other tenant. A route missing from the matrix fails the test.
 
 type roleCall struct {
-	method, path string
+	path string
 	body         string
 	ok           []int // what an admitted caller of acme gets
 	otherOK      []int // what an admitted caller of globex gets, if not ok
