@@ -25,7 +25,10 @@ a select_one_from_file, are read from FILE's folder.
 The template is added to this replica, to fill in offline; the form's version
 label (the settings sheet's version) picks its version: the same label and
 content is the same version, a new label the next one, and a label already used
-with other content is refused. --dry-run imports and reports without adding.
+with other content is refused. Only an admin's device publishes it to the
+tenant when it syncs; the server keeps others' imports off the other devices
+(fieldformsd template import publishes for the whole tenant).
+--dry-run imports and reports without adding.
 --json prints {"template": …, "imported": N, "approximated": [{"row", "what",
 "how"}], "dropped": [{"row", "what", "why"}], "warnings": [{"row", "message"}]}.
 Exits 0 when a template was made (even with approximations or drops), 1 when
