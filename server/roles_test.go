@@ -19,10 +19,10 @@ import (
 // never anything of the other tenant. A route missing from the matrix fails the test.
 
 type roleCall struct {
-	path string
-	body         string
-	ok           []int // what an admitted caller of acme gets
-	otherOK      []int // what an admitted caller of globex gets, if not ok
+	path    string
+	body    string
+	ok      []int // what an admitted caller of acme gets
+	otherOK []int // what an admitted caller of globex gets, if not ok
 }
 
 func TestRoleMatrix(t *testing.T) {
