@@ -241,7 +241,9 @@ func (s *Store) init(ctx context.Context, device string) error {
 			s.lastHash = e.Hash
 		}
 		if v := tx.Bucket(bucketMeta).Get(metaClock); v != nil {
-			_ = s.clock.Observe(form.HLC(binary.BigEndian.Uint64(v)))
+			// This replica's own highest stamp, even one issued while the clock ran
+			// ahead: only Restamp may take the clock back.
+			s.clock.Restore(form.HLC(binary.BigEndian.Uint64(v)))
 		}
 		return nil
 	})
