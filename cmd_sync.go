@@ -117,6 +117,14 @@ func init() {
 					fmt.Fprintf(e.stdout, "last sync:    %s\n", s.LastSync)
 				}
 				fmt.Fprintf(e.stdout, "pending:      %d\n", s.Pending)
+				if c := s.Clock; c != nil {
+					switch {
+					case c.Message != "":
+						fmt.Fprintf(e.stdout, "clock:        %s\n", c.Message)
+					case c.MeasuredAt != "":
+						fmt.Fprintf(e.stdout, "clock:        agrees with the server's (%+.1f s)\n", c.OffsetSeconds)
+					}
+				}
 				fmt.Fprintf(e.stdout, "dead letters: %d\n", len(s.DeadLetters))
 				for _, d := range s.DeadLetters {
 					fmt.Fprintf(e.stdout, "  change %d (record %s): %s\n", d.Seq, d.Record, d.Reason)
@@ -163,7 +171,18 @@ type statusReport struct {
 	Epoch       string       `json:"epoch,omitempty"`
 	LastSync    string       `json:"last_sync,omitempty"`
 	Pending     int          `json:"pending"`
+	Clock       *clockReport `json:"clock,omitempty"`
 	DeadLetters []deadLetter `json:"dead_letters"`
+}
+
+// clockReport is the device's clock against the server's, at the last sync.
+type clockReport struct {
+	OffsetSeconds float64 `json:"offset_seconds"`         // device minus server
+	MeasuredAt    string  `json:"measured_at,omitempty"`  // server time of the measurement
+	Held          int     `json:"held"`                   // changes waiting for the clock to be right
+	Restamped     int     `json:"restamped,omitempty"`    // changes stamped anew by the last heal
+	RestampedAt   string  `json:"restamped_at,omitempty"` // when the clock was found corrected
+	Message       string  `json:"message,omitempty"`
 }
 
 type deadLetter struct {
@@ -195,6 +214,16 @@ func deviceStatus(e *cliEnv) (statusReport, error) {
 	}
 	s.Enrolled, s.Server, s.User, s.Tenant, s.Device = true, cred.URL, cred.User, cred.Tenant, cred.DeviceID
 	st := ffsync.New(e.st, ffsync.Options{}).Info(e.ctx)
+	if c := st.Clock; !c.MeasuredAt.IsZero() || c.Held > 0 || c.Restamped > 0 {
+		s.Clock = &clockReport{OffsetSeconds: c.Offset.Seconds(), Held: c.Held, Restamped: c.Restamped,
+			Message: c.Message(e.st.WallClock())}
+		if !c.MeasuredAt.IsZero() {
+			s.Clock.MeasuredAt = c.MeasuredAt.Format(time.RFC3339)
+		}
+		if !c.RestampedAt.IsZero() {
+			s.Clock.RestampedAt = c.RestampedAt.Format(time.RFC3339)
+		}
+	}
 	s.Epoch, s.LastSync = st.Epoch, "never"
 	if !st.LastSuccess.IsZero() {
 		s.LastSync = st.LastSuccess.Format(time.RFC3339)

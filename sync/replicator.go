@@ -64,6 +64,7 @@ type Status struct {
 	Epoch       string
 	Server      string
 	Progress    *Progress
+	Clock       ClockStatus // the device's clock against the server's; changes held for it
 }
 
 // Options tune a Replicator. The zero value works.
@@ -175,7 +176,11 @@ func (r *Replicator) session(ctx context.Context) (*Client, Credential, error) {
 	if err != nil {
 		return nil, Credential{}, err
 	}
-	c, err := NewClient(cred, r.opts.Client)
+	co := r.opts.Client
+	if co.Now == nil {
+		co.Now = r.st.WallClock // the clock the replica stamps with is the one to measure
+	}
+	c, err := NewClient(cred, co)
 	if err != nil {
 		return nil, Credential{}, err
 	}
@@ -263,6 +268,7 @@ func (r *Replicator) loop(ctx context.Context) {
 // Report says what one sync did.
 type Report struct {
 	Pushed, DeadLettered, Pulled, Purged int
+	Restamped                            int // changes stamped anew after the clock was set right
 	Reconciled                           bool
 	RecordsPushedByReconcile             int
 	RecordsFetchedByReconcile            int
@@ -301,18 +307,34 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 		_ = r.st.SetState(ctx, map[string][]byte{keyLastSuccess: []byte(now.Format(time.RFC3339Nano))})
 	}
 	last, _ := r.st.State(ctx, keyLastSuccess)
+	clock, _ := ClockInfo(ctx, r.st)
+	var refused []store.DeadLetter // for other reasons than the clock
+	clock.Held = 0
+	for _, d := range dead {
+		if isClockSkew(d) {
+			clock.Held++
+		} else {
+			refused = append(refused, d)
+		}
+	}
+	clockMsg := clock.Message(r.st.WallClock())
 	r.update(func(s *Status) {
-		s.Pending, s.DeadLetters, s.Epoch, s.Progress = pending, len(dead), string(epoch), nil
+		s.Pending, s.DeadLetters, s.Epoch, s.Progress, s.Clock = pending, len(dead), string(epoch), nil, clock
 		if t, perr := time.Parse(time.RFC3339Nano, string(last)); perr == nil {
 			s.LastSuccess = t
 		}
 		switch {
-		case err == nil && len(dead) > 0:
-			s.State, s.Message = StateError, fmt.Sprintf("%d change(s) refused by the server: %s", len(dead), dead[0].Reason)
+		case err == nil && len(refused) > 0:
+			s.State, s.Message = StateError, fmt.Sprintf("%d change(s) refused by the server: %s", len(refused), refused[0].Reason)
+			if clock.Held > 0 {
+				s.Message += "; " + clockMsg
+			}
+		case err == nil && clock.Held > 0:
+			s.State, s.Message = StateError, clockMsg
 		case err == nil && r.attachErr != nil:
 			s.State, s.Message = StateIdle, "attachments waiting to upload: "+r.attachErr.Error()
 		case err == nil:
-			s.State, s.Message = StateIdle, ""
+			s.State, s.Message = StateIdle, clockMsg
 		case errors.Is(err, context.Canceled):
 			s.State, s.Message = StateStopped, ""
 		case Temporary(err):
@@ -338,6 +360,9 @@ func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
 		}
 	}
 	if err := r.push(ctx, c, rep); err != nil {
+		return err
+	}
+	if err := r.healClock(ctx, c, rep); err != nil {
 		return err
 	}
 	if err := r.pull(ctx, c, rep); err != nil {
@@ -688,6 +713,8 @@ func (r *Replicator) Info(ctx context.Context) Status {
 		}
 	}
 	s.Pending, _ = r.st.PendingCount(ctx)
+	s.Clock, _ = ClockInfo(ctx, r.st)
+	s.Clock.Held, _ = r.heldForClock(ctx)
 	return s
 }
 
