@@ -138,18 +138,19 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 		remap := make(map[form.HLC]form.HLC, len(old))
 		// (A full counter carries into the milliseconds by itself: h+1 is the next reading.)
 		next := max(nowHLC, floor+1)
-		newClock = max(floor, nowHLC)
 		for _, h := range old {
 			remap[h] = next
-			newClock = next
 			next++
 		}
+		// The clock ends at the last new stamp used (one of a field left out is not).
+		newClock = max(floor, nowHLC)
 		res.Stamps = len(old)
 		restamp := func(st *form.Stamp) bool {
 			if !replaced(*st) {
 				return false
 			}
 			st.HLC = remap[st.HLC]
+			newClock = max(newClock, st.HLC)
 			return true
 		}
 

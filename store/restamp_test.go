@@ -267,3 +267,55 @@ func TestRestampCrash(t *testing.T) {
 		})
 	}
 }
+
+// A held edit that already lost, on the device, to an edit someone accepted keeps
+// losing: it is left out of the re-stamped change rather than given a stamp that
+// would win, and the clock goes back no further than that accepted edit.
+func TestRestampKeepsALostEditLosing(t *testing.T) {
+	ctx := context.Background()
+	clk, srvClk := newFakeClock(clockEpoch), newFakeClock(clockEpoch)
+	dev := openReplica(t, t.TempDir(), "dev-ahead", clk)
+	srv := openReplica(t, t.TempDir(), "dev-server", srvClk)
+	id := mustSave(t, dev, store.Edit{Template: inspection, Author: "ann", Values: complete("S-00001", "Ann", "first")}).ID
+	if refused := pushTo(t, dev, srv); len(refused) != 0 {
+		t.Fatal(refused)
+	}
+	clk.Advance(30 * time.Hour)
+	mustSave(t, dev, store.Edit{Record: id, Author: "ann", Values: vals("notes", "held")})
+	if refused := pushTo(t, dev, srv); len(refused) != 1 {
+		t.Fatalf("refusals: %v", refused)
+	}
+	// Later, a peer whose clock is 23 h ahead of the server's edits the same field;
+	// the server accepts it, and its stamp is above the held one.
+	srvClk.Advance(12 * time.Hour)
+	peer := mustGet(t, srv, id)
+	peerStamp := form.Stamp{HLC: form.NewHLC(srvClk.Now().Add(23*time.Hour).UnixMilli(), 0), Device: "dev-peer"}
+	peer.Fields["notes"] = form.FieldValue{Value: json.RawMessage(`"peer"`), Stamp: peerStamp}
+	if res, err := srv.ApplyRecords(ctx, []form.Record{peer}, "test"); err != nil || res[0].Status != store.Applied {
+		t.Fatalf("peer edit on the server: %+v %v", res, err)
+	}
+	if res, err := dev.ApplyRecords(ctx, []form.Record{mustGet(t, srv, id)}, "sync"); err != nil || res[0].Status != store.Applied {
+		t.Fatalf("pull of the peer edit: %+v %v", res, err)
+	}
+	clk.Set(srvClk.Now())
+	res, err := dev.Restamp(ctx, isSkew)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dropped != 1 || res.Changes != 1 || res.Clock != peerStamp.HLC {
+		t.Fatalf("restamp: %+v, want the lost field dropped and the clock at the peer's stamp %s", res, peerStamp.HLC)
+	}
+	if dead, _ := dev.DeadLetters(ctx); len(dead) != 0 {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	if n := len(mustPending(t, dev)); n != 0 {
+		t.Fatalf("%d changes pending; the held change had nothing left to send", n)
+	}
+	if v := string(mustGet(t, dev, id).Fields["notes"].Value); v != `"peer"` {
+		t.Fatalf("notes on the device: %s, want the peer's", v)
+	}
+	if r := mustSave(t, dev, store.Edit{Record: id, Author: "ann", Values: vals("notes", "mine, later")}); r.Fields["notes"].Stamp.Compare(peerStamp) <= 0 {
+		t.Fatal("a later local edit orders before the accepted one")
+	}
+	mustVerify(t, dev)
+}
