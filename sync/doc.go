@@ -8,6 +8,12 @@
 // for that change alone) goes to the replica's dead-letter list with the server's
 // reason, and the rest keep flowing.
 //
+// A change refused for clock skew is held, not lost: the replicator measures the
+// device's clock against the server's Date header, says in the status how far ahead
+// it is, does not send held changes again while it is wrong, and once it agrees with
+// the server's has the replica stamp them anew (store.Restamp) and sends them
+// (clockheal.go).
+//
 // It talks HTTPS only: a credential whose URL is not https is refused, and the only
 // certificates trusted are the system's roots and, for a self-signed server, the one
 // certificate the enrolment code carried.

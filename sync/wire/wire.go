@@ -14,6 +14,12 @@
 // created and changes when it is lost or restored; a device that sees a new epoch, or
 // an AckedThrough below what it knows the server acknowledged, reconciles.
 //
+// Every response's Date header is read from the server's clock; devices measure
+// their own clock against it. A change whose stamps lie more than form.MaxClockSkew
+// ahead of the server's clock is refused with clock_skew and nothing of it is
+// applied, so the device may send it again, under the same change ID, with new
+// stamps once its clock is right.
+//
 // # Endpoints
 //
 //	POST /v1/enroll                  EnrollRequest → EnrollResponse (no token: the code is the credential)
