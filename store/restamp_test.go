@@ -319,3 +319,20 @@ func TestRestampKeepsALostEditLosing(t *testing.T) {
 	}
 	mustVerify(t, dev)
 }
+
+// A replica reopened after its clock was set back by more than the skew bound still
+// orders new edits after the ones made while it ran ahead: its own past is restored,
+// not refused as a remote's clock skew, so the latest edit wins until a heal.
+func TestReopenAfterClockSetBackKeepsOrder(t *testing.T) {
+	clk := newFakeClock(clockEpoch.Add(48 * time.Hour))
+	dir := t.TempDir()
+	dev := openReplica(t, dir, "dev-ahead", clk)
+	id := mustSave(t, dev, store.Edit{Template: inspection, Author: "ann", Values: complete("S-00001", "Ann", "while ahead")}).ID
+	dev.Close()
+	clk.Set(clockEpoch)
+	dev = openReplica(t, dir, "dev-ahead", clk)
+	mustSave(t, dev, store.Edit{Record: id, Author: "ann", Values: vals("notes", "after the clock was set back")})
+	if v := string(mustGet(t, dev, id).Fields["notes"].Value); v != `"after the clock was set back"` {
+		t.Fatalf("notes after reopening with the clock set back: %s, want the latest edit", v)
+	}
+}
