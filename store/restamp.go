@@ -100,16 +100,20 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 		}
 		m := tx.Bucket(bucketMeta)
 		persisted := form.HLC(getU64(m, metaClock))
-		if len(future) == 0 && persisted <= cut {
+		requeued := slices.ContainsFunc(unsent, func(u unsentChange) bool {
+			return u.dead != nil && requeue != nil && requeue(*u.dead)
+		})
+		if len(future) == 0 && persisted <= cut && !requeued {
 			newClock = persisted
 			return nil
 		}
 		replaced := func(st form.Stamp) bool { return st.Device == s.device && future[st.HLC] }
 
-		// The floor: the highest stamp that stays, in any record with a stamp in the
-		// future. New stamps order after it, so an edit accepted elsewhere never
-		// wins over a later local one because of the heal.
-		floor := nowHLC
+		// The floor: the highest stamp that stays. Up to now, that is the persisted
+		// clock (every stamp issued or merged is at or below it); beyond now, the
+		// records say. New stamps order after it, so an edit accepted elsewhere never
+		// wins over a later local one because of the heal, and no stamp is issued twice.
+		floor := min(persisted, cut)
 		c := tx.Bucket(bucketByUpdated).Cursor()
 		for k, _ := c.Last(); k != nil && len(k) >= 8 && form.HLC(binary.BigEndian.Uint64(k)) > cut; k, _ = c.Prev() {
 			id := string(k[8:])
@@ -143,7 +147,7 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 			next++
 		}
 		// The clock ends at the last new stamp used (one of a field left out is not).
-		newClock = max(floor, nowHLC)
+		newClock = floor
 		res.Stamps = len(old)
 		restamp := func(st *form.Stamp) bool {
 			if !replaced(*st) {

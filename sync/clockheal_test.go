@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
+	"github.com/fieldforms/fieldforms/server"
 	"github.com/fieldforms/fieldforms/store"
 	"github.com/fieldforms/fieldforms/sync"
 )
@@ -171,4 +172,29 @@ func TestClockStillAheadHolds(t *testing.T) {
 	clk.set(0)
 	d.sync(t)
 	c.converged(t, 1)
+}
+
+// The device trusts the server's clock, read from the Date of its answers: a server
+// whose clock is 48 h behind makes a right device clock "ahead", its changes are held,
+// and they go when the server's clock is right.
+func TestServerClockBehind(t *testing.T) {
+	var srvClk devClock
+	srvClk.set(-48 * time.Hour)
+	c := newCluster(t, func(o *server.Options) { o.Now = srvClk.Now })
+	d := c.addDevice("right")
+	r := d.save(t, "", map[string]string{"site": `"S"`})
+	d.sync(t)
+	st := d.rep.Status()
+	if st.Clock.Held != 1 || !strings.Contains(st.Message, "48 h ahead") {
+		t.Fatalf("status with the server's clock 48 h behind: %+v", st)
+	}
+	srvClk.set(0)
+	d.sync(t)
+	if skew, other := deadSkew(t, d.st); skew+other != 0 {
+		t.Fatalf("dead letters after the server's clock was set right: %d, %d", skew, other)
+	}
+	obs := c.observer(t)
+	if _, err := obs.Get(context.Background(), r.ID); err != nil {
+		t.Fatalf("the record is not on the server: %v", err)
+	}
 }
