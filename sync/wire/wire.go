@@ -199,7 +199,8 @@ type PushResult struct {
 }
 
 // PushResponse answers a push. AckedThrough in Server counts rejected changes as
-// received: they will not come again.
+// received; only one refused for clock_skew may come again, once the device's clock
+// is right, with new stamps under the same change ID and sequence.
 type PushResponse struct {
 	Results []PushResult `json:"results"`
 	Server  Server       `json:"server"`
