@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -38,6 +40,7 @@ type journal struct {
 	gen   uint64
 	size  int64 // where the next frame goes
 	alloc int64 // bytes of the file that exist (zero-filled beyond size)
+	junk  bool  // something other than zeros follows size: reset must start a new generation
 	log   *slog.Logger
 }
 
@@ -52,11 +55,24 @@ const (
 
 var journalMagic = []byte("FFJ1")
 
-// openJournal reads every whole frame of the current generation. A torn or unreadable
-// tail is a save that was never acknowledged (its fsync did not return), so it is cut
-// off; a bad frame followed by a good one is corruption and an error.
-func openJournal(path string, log *slog.Logger) (*journal, []*frame, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// openJournal opens the journal of a replica whose database holds every save up to
+// applied, and returns the frames it holds beyond that, in order. clean says the
+// database holds every save the journal ever held (the replica was closed cleanly,
+// or is new), so no damage to the journal can lose one.
+//
+// A torn frame at the end (a save whose fsync never returned, so never acknowledged)
+// is dropped with a warning. Any other damage that may lose a save beyond applied is
+// refused with a *JournalDamage naming it; see scanJournal and assessJournal for the
+// rules. Damage that loses nothing is logged. A refused journal is left as it was.
+func openJournal(path string, log *slog.Logger, applied uint64, clean bool) (*journal, []*frame, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		if !clean {
+			return nil, nil, &JournalDamage{Path: path, Offset: -1, What: "is missing and the replica was not closed cleanly",
+				Applied: applied, Unknown: true}
+		}
+		return newJournal(path, 1)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
@@ -65,45 +81,59 @@ func openJournal(path string, log *slog.Logger) (*journal, []*frame, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &journal{f: f, log: log, alloc: int64(len(data))}
-	if len(data) < journalHeader || string(data[:4]) != string(journalMagic) ||
-		crc32.Checksum(data[4:12], castagnoli) != binary.LittleEndian.Uint32(data[12:16]) {
-		if len(data) > 0 && hasAnyData(data) {
+	sc := scanJournal(data)
+	fd := assessJournal(path, sc, applied)
+	if fd.atStake {
+		if !clean {
 			f.Close()
-			return nil, nil, fmt.Errorf("journal %s: %w: unreadable header", path, ErrCorrupt)
+			return nil, nil, fd.damage
 		}
-		// A new journal, or one whose creation was cut short before any save.
-		if err := j.start(1); err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		return j, nil, nil
+		// Every save is in the database: the damage loses nothing.
+		log.Warn("journal damaged after a clean close; nothing is at stake, starting it afresh", "damage", fd.damage.What, "offset", fd.damage.Offset)
+		f.Close()
+		return newJournal(path, sc.gen+1)
 	}
-	j.gen = binary.LittleEndian.Uint64(data[4:12])
-	var frames []*frame
-	off := journalHeader
-	for off < len(data) {
-		fr, n, ferr := readFrame(data[off:], j.gen)
-		if ferr == errEndOfLog {
-			break
-		}
-		if ferr != nil {
-			if hasFrameAfter(data[off+frameHeaderLen:], j.gen) {
-				f.Close()
-				return nil, nil, fmt.Errorf("journal %s at byte %d: %w: %v", path, off, ErrCorrupt, ferr)
-			}
-			log.Warn("journal: dropping a torn entry at the end", "offset", off)
-			break
-		}
-		frames = append(frames, fr)
-		off += n
+	if fd.damage != nil {
+		log.Warn("journal: damage that puts no save at stake (every save it touches is in the database)",
+			"file", path, "offset", fd.damage.Offset, "what", fd.damage.What)
 	}
-	j.size = int64(off)
-	return j, frames, nil
+	if sc.torn != "" {
+		log.Warn("journal: dropping a torn entry at the end (a save that was never acknowledged)",
+			"offset", sc.tailOff, "size", sc.tornSize, "what", sc.torn)
+	}
+	j := &journal{f: f, log: log, alloc: int64(len(data)), gen: sc.gen, size: journalHeader}
+	if n := len(sc.frames); n > 0 {
+		j.size = int64(sc.frames[n-1].end)
+	}
+	// Anything but zeros after the last frame: start a new generation even if no
+	// frame is read, so the leftovers can never be taken for frames of this one.
+	j.junk = sc.torn != "" || len(sc.gaps) > 0 || len(sc.frames) == 0 && sc.tailOff < len(data) && hasAnyData(data[sc.tailOff:min(len(data), sc.tailOff+frameHeaderLen)])
+	return j, fd.replay, nil
+}
+
+// newJournal makes an empty journal at path, replacing anything there, and makes its
+// name durable.
+func newJournal(path string, gen uint64) (*journal, []*frame, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &journal{f: f, log: slog.New(slog.DiscardHandler)}
+	if err := j.start(max(gen, 1)); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	return j, nil, nil
 }
 
 var errEndOfLog = errors.New("end of log")
 
+// readFrame reads the frame of generation gen at the start of b. errEndOfLog: zeros
+// or a whole frame of an earlier generation, where the log of this one ends.
 func readFrame(b []byte, gen uint64) (*frame, int, error) {
 	if len(b) < frameHeaderLen {
 		return nil, 0, errEndOfLog
@@ -128,22 +158,6 @@ func readFrame(b []byte, gen uint64) (*frame, int, error) {
 		return nil, 0, fmt.Errorf("entry: %w", err)
 	}
 	return &fr, frameHeaderLen + n, nil
-}
-
-// hasFrameAfter reports whether a valid frame of this generation starts anywhere in b:
-// a bad frame followed by a good one cannot be a torn tail.
-func hasFrameAfter(b []byte, gen uint64) bool {
-	var g [8]byte
-	binary.LittleEndian.PutUint64(g[:], gen)
-	for i := 8; i+8 <= len(b); i++ {
-		if string(b[i:i+8]) != string(g[:]) {
-			continue
-		}
-		if fr, _, err := readFrame(b[i-8:], gen); err == nil && fr != nil {
-			return true
-		}
-	}
-	return false
 }
 
 func hasAnyData(b []byte) bool {
@@ -172,7 +186,7 @@ func (j *journal) start(gen uint64) error {
 	if err := datasync(j.f); err != nil {
 		return fmt.Errorf("journal: fsync: %w", err)
 	}
-	j.gen, j.size = gen, journalHeader
+	j.gen, j.size, j.junk = gen, journalHeader, false
 	return nil
 }
 
@@ -219,7 +233,7 @@ func (j *journal) append(payload []byte) error {
 
 // reset empties the journal once everything in it is applied to bbolt.
 func (j *journal) reset() error {
-	if j.size == journalHeader {
+	if j.size == journalHeader && !j.junk {
 		return nil
 	}
 	return j.start(j.gen + 1)
@@ -265,6 +279,9 @@ func (s *Store) applier() {
 		batch := s.queue
 		s.amu.Unlock()
 
+		if hold := applyHold.Load(); hold != nil {
+			(*hold)()
+		}
 		err := s.db.Update(func(tx *bolt.Tx) error { return s.applyFrames(tx, batch) })
 		s.amu.Lock()
 		if err != nil {
@@ -385,3 +402,7 @@ func (s *Store) commitFrame(fr *frame) error {
 }
 
 var probeAppend func(time.Duration)
+
+// applyHold, when set (by tests), is called before the applier writes a batch: a
+// test holds saves unapplied, as a crash would leave them, by blocking in it.
+var applyHold atomic.Pointer[func()]

@@ -47,6 +47,11 @@ var (
 	metaSchema   = []byte("schema")
 	metaDevice   = []byte("device")
 	metaApplied  = []byte("journal_applied") // last journal LSN applied to bbolt
+	// metaClean is present while the database holds every save the journal holds:
+	// written by Close after the applier drained (and for a new replica, and by
+	// Repair), deleted by the next open's replay transaction. A damaged or missing
+	// journal of a clean replica loses nothing.
+	metaClean = []byte("journal_clean")
 	metaClock    = []byte("clock")           // highest HLC issued, so a clock set back cannot reorder edits
 	metaRecCount = []byte("records")
 	metaDelCount = []byte("deleted")
@@ -161,6 +166,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context, device string) error {
+	var applied uint64
+	var clean bool
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -186,6 +193,13 @@ func (s *Store) init(ctx context.Context, device string) error {
 		if !form.ValidDevice(device) {
 			return fmt.Errorf("device id %q: %w", device, ErrBadInput)
 		}
+		if m.Get(metaDevice) == nil && m.Get(metaApplied) == nil {
+			// A new replica: no journal has held anything yet.
+			if err := m.Put(metaClean, []byte{1}); err != nil {
+				return err
+			}
+		}
+		applied, clean = getU64(m, metaApplied), m.Get(metaClean) != nil
 		return m.Put(metaDevice, []byte(device))
 	})
 	if err != nil {
@@ -195,15 +209,19 @@ func (s *Store) init(ctx context.Context, device string) error {
 	if err := s.loadTemplates(); err != nil {
 		return err
 	}
-	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log)
+	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, applied, clean)
 	if err != nil {
-		return fmt.Errorf("open replica: %w", err)
+		return fmt.Errorf("open replica %s: %w", s.dir, err)
 	}
 	s.journal = j
-	// Apply what the journal holds beyond the database, then start it afresh.
-	var applied uint64
+	// Apply what the journal holds beyond the database, then start it afresh. From
+	// here the journal may hold saves the database lacks: the replica is not clean.
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		applied = getU64(tx.Bucket(bucketMeta), metaApplied)
+		m := tx.Bucket(bucketMeta)
+		if err := m.Delete(metaClean); err != nil {
+			return err
+		}
+		applied = getU64(m, metaApplied)
 		var todo []*frame
 		for _, f := range frames {
 			if f.LSN > applied {
@@ -260,7 +278,15 @@ func (s *Store) Close() error {
 		s.wake()
 		s.amu.Unlock()
 		<-s.done
-		if e := s.journal.close(); e != nil {
+		if s.applyErr == nil && s.applied == s.written {
+			// Every save is in the database: say so, for the next open.
+			if e := s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketMeta).Put(metaClean, []byte{1})
+			}); e != nil {
+				err = fmt.Errorf("close replica: %w", e)
+			}
+		}
+		if e := s.journal.close(); e != nil && err == nil {
 			err = e
 		}
 		if e := s.db.Close(); e != nil && err == nil {
