@@ -145,10 +145,10 @@ type journalScan struct {
 	gen      uint64
 	frames   []scannedFrame // valid frames of gen, in file order
 	gaps     []journalGap
-	tailOff  int    // where the frames of gen end
-	cut      string // the file was cut short after tailOff: how
-	torn     string // a torn frame at tailOff (the only loss allowed): what it looks like
-	tornSize int    // its size in bytes, -1 when its header cannot say
+	tailOff  int            // where the frames of gen end
+	cut      string         // the file was cut short after tailOff: how
+	torn     string         // a torn frame at tailOff (the only loss allowed): what it looks like
+	tornSize int            // its size in bytes, -1 when its header cannot say
 	any      []scannedFrame // with a damaged header: valid frames of any generation
 }
 

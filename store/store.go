@@ -44,15 +44,15 @@ var (
 		bucketDocs, bucketSegments, bucketTemplates, bucketOutbox, bucketDead, bucketAudit,
 		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState, bucketPurged, bucketPendingRec}
 
-	metaSchema   = []byte("schema")
-	metaDevice   = []byte("device")
-	metaApplied  = []byte("journal_applied") // last journal LSN applied to bbolt
+	metaSchema  = []byte("schema")
+	metaDevice  = []byte("device")
+	metaApplied = []byte("journal_applied") // last journal LSN applied to bbolt
 	// metaClean is present while the database holds every save the journal holds:
 	// written by Close after the applier drained (and for a new replica, and by
 	// Repair), deleted by the next open's replay transaction. A damaged or missing
 	// journal of a clean replica loses nothing.
-	metaClean = []byte("journal_clean")
-	metaClock    = []byte("clock")           // highest HLC issued, so a clock set back cannot reorder edits
+	metaClean    = []byte("journal_clean")
+	metaClock    = []byte("clock") // highest HLC issued, so a clock set back cannot reorder edits
 	metaRecCount = []byte("records")
 	metaDelCount = []byte("deleted")
 )
