@@ -168,40 +168,64 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 func (s *Store) init(ctx context.Context, device string) error {
 	var applied uint64
 	var clean bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Read first and write only what is missing: a replica refused below (a damaged
+	// journal) is left exactly as it was.
+	var sv [4]byte
+	binary.BigEndian.PutUint32(sv[:], schemaVersion)
+	needWrite := false
+	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+			if tx.Bucket(b) == nil {
+				needWrite = true
+				return nil
 			}
 		}
 		m := tx.Bucket(bucketMeta)
 		if v := m.Get(metaSchema); v != nil && binary.BigEndian.Uint32(v) > schemaVersion {
 			return fmt.Errorf("replica schema %d is newer than this program (%d)", binary.BigEndian.Uint32(v), schemaVersion)
 		}
-		var sv [4]byte
-		binary.BigEndian.PutUint32(sv[:], schemaVersion)
-		if err := m.Put(metaSchema, sv[:]); err != nil {
-			return err
-		}
 		saved := string(m.Get(metaDevice))
-		switch {
-		case device == "" && saved == "":
-			device = form.NewID()
-		case device == "":
+		needWrite = string(m.Get(metaSchema)) != string(sv[:]) || saved == "" || device != "" && device != saved
+		if !needWrite {
 			device = saved
+			applied, clean = getU64(m, metaApplied), m.Get(metaClean) != nil
 		}
-		if !form.ValidDevice(device) {
-			return fmt.Errorf("device id %q: %w", device, ErrBadInput)
-		}
-		if m.Get(metaDevice) == nil && m.Get(metaApplied) == nil {
-			// A new replica: no journal has held anything yet.
-			if err := m.Put(metaClean, []byte{1}); err != nil {
+		return nil
+	})
+	if err == nil && needWrite {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			m := tx.Bucket(bucketMeta)
+			if v := m.Get(metaSchema); v != nil && binary.BigEndian.Uint32(v) > schemaVersion {
+				return fmt.Errorf("replica schema %d is newer than this program (%d)", binary.BigEndian.Uint32(v), schemaVersion)
+			}
+			if err := m.Put(metaSchema, sv[:]); err != nil {
 				return err
 			}
-		}
-		applied, clean = getU64(m, metaApplied), m.Get(metaClean) != nil
-		return m.Put(metaDevice, []byte(device))
-	})
+			saved := string(m.Get(metaDevice))
+			switch {
+			case device == "" && saved == "":
+				device = form.NewID()
+			case device == "":
+				device = saved
+			}
+			if !form.ValidDevice(device) {
+				return fmt.Errorf("device id %q: %w", device, ErrBadInput)
+			}
+			if saved == "" && m.Get(metaApplied) == nil {
+				// A new replica: no journal has held anything yet.
+				if err := m.Put(metaClean, []byte{1}); err != nil {
+					return err
+				}
+			}
+			applied, clean = getU64(m, metaApplied), m.Get(metaClean) != nil
+			return m.Put(metaDevice, []byte(device))
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("open replica: %w", err)
 	}
