@@ -84,7 +84,9 @@ func openJournal(path string, log *slog.Logger, applied uint64, clean bool) (*jo
 	sc := scanJournal(data)
 	fd := assessJournal(path, sc, applied)
 	if fd.atStake {
-		if !clean {
+		// A clean replica's journal holds nothing the database lacks; when it does
+		// (a database older than its journal), the mark does not hold either.
+		if !clean || len(fd.replay) > 0 {
 			f.Close()
 			return nil, nil, fd.damage
 		}

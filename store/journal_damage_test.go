@@ -371,9 +371,50 @@ func TestJournalDamageCleanReplica(t *testing.T) {
 			}
 			r := mustSave(t, s, store.Edit{Template: inspection, Author: "ana", Values: vals("notes", "after")})
 			s.Close()
-			// Not clean any more once opened: the new journal's loss is refused.
+			// The new journal carries on.
 			s = openReplica(t, dir, "", nil)
 			mustGet(t, s, r.ID)
 		})
+	}
+}
+
+// TestJournalDamageOlderDatabase: a database older than its journal (put back from a
+// copy) is refused even though it was closed cleanly: the journal holds saves it
+// lacks, and one between them is nowhere.
+func TestJournalDamageOlderDatabase(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	var recs []form.Record
+	var oldDB []byte
+	for i := range 4 {
+		s := openReplica(t, base, "dev-old", nil)
+		recs = append(recs, mustSave(t, s, store.Edit{Template: inspection, Author: "ana", Values: vals("notes", fmt.Sprintf("older %d", i))}))
+		s.Close()
+		if i == 1 {
+			b, err := os.ReadFile(filepath.Join(base, store.DBFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldDB = b
+		}
+	}
+	if err := os.WriteFile(filepath.Join(base, store.DBFile), oldDB, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := store.Open(ctx, base, store.Options{})
+	if !errors.Is(err, store.ErrJournalDamaged) || !strings.Contains(err.Error(), "the journal begins at save #4 but the database holds saves only up to #2") ||
+		!strings.Contains(err.Error(), "2 saves at stake (#3-#4), 1 of them unreadable (#3)") {
+		t.Fatalf("open: %v", err)
+	}
+	rep, err := store.Repair(ctx, base, store.RepairOptions{})
+	if err != nil || rep.RecoveredSaves != 1 || len(rep.Lost) != 1 || rep.Lost[0].LSNRange != (store.LSNRange{First: 3, Last: 3}) ||
+		!slices.Equal(rep.Lost[0].RecordsAfter, []string{recs[3].ID}) {
+		t.Fatalf("repair: %+v %v", rep, err)
+	}
+	s := openReplica(t, base, "", nil)
+	for i, r := range recs {
+		if _, err := s.Get(ctx, r.ID); (err == nil) != (i != 2) {
+			t.Errorf("record %d: %v", i, err)
+		}
 	}
 }

@@ -193,7 +193,7 @@ func Repair(ctx context.Context, dir string, opts RepairOptions) (RepairReport, 
 	if fd.damage != nil {
 		rep.JournalDamage = fd.damage.describe()
 	}
-	if rep.Database == nil && (!fd.atStake || clean) {
+	if rep.Database == nil && (!fd.atStake || clean && len(fd.replay) == 0) {
 		// Open takes it from here: nothing is at stake.
 		return rep, nil
 	}
