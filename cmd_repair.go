@@ -80,7 +80,7 @@ func repairReplica(e *cliEnv, asJSON bool) error {
 	if rep.RecoveredSaves == 0 {
 		fmt.Fprintln(w, "recovered      no save from the journal")
 	} else {
-		fmt.Fprintf(w, "recovered      %d saves from the journal (%s)\n", rep.RecoveredSaves, joinRanges(rep.Recovered))
+		fmt.Fprintf(w, "recovered      %s from the journal (%s)\n", saves(rep.RecoveredSaves), joinRanges(rep.Recovered))
 	}
 	for _, l := range rep.Lost {
 		line := fmt.Sprintf("not recovered  %s", l.LSNRange)
@@ -98,7 +98,7 @@ func repairReplica(e *cliEnv, asJSON bool) error {
 	if n := rep.LostCount(); n == 0 && rep.LostUnknownAfter == nil {
 		fmt.Fprintln(w, "lost           nothing known")
 	} else if n > 0 {
-		fmt.Fprintf(w, "lost           %d saves on this device\n", n)
+		fmt.Fprintf(w, "lost           %s on this device\n", saves(n))
 	}
 	if rep.ReconcileDue {
 		fmt.Fprintln(w, "next sync      compares the whole replica with the server and brings back what it holds")
@@ -113,4 +113,11 @@ func joinRanges(rs []store.LSNRange) string {
 		parts[i] = r.String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+func saves(n int) string {
+	if n == 1 {
+		return "1 save"
+	}
+	return fmt.Sprintf("%d saves", n)
 }

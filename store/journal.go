@@ -58,16 +58,18 @@ var journalMagic = []byte("FFJ1")
 // openJournal opens the journal of a replica whose database holds every save up to
 // applied, and returns the frames it holds beyond that, in order. clean says the
 // database holds every save the journal ever held (the replica was closed cleanly,
-// or is new), so no damage to the journal can lose one.
+// or is new), so no damage to the journal can lose one. copyInPlace says the database
+// lies in a folder never opened as a replica (a restored backup): a missing journal
+// is expected.
 //
 // A torn frame at the end (a save whose fsync never returned, so never acknowledged)
 // is dropped with a warning. Any other damage that may lose a save beyond applied is
 // refused with a *JournalDamage naming it; see scanJournal and assessJournal for the
 // rules. Damage that loses nothing is logged. A refused journal is left as it was.
-func openJournal(path string, log *slog.Logger, applied uint64, clean bool) (*journal, []*frame, error) {
+func openJournal(path string, log *slog.Logger, applied uint64, clean, copyInPlace bool) (*journal, []*frame, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if errors.Is(err, os.ErrNotExist) {
-		if !clean {
+		if !clean && !copyInPlace {
 			return nil, nil, &JournalDamage{Path: path, Offset: -1, What: "is missing and the replica was not closed cleanly",
 				Applied: applied, Unknown: true}
 		}

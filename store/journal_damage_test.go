@@ -86,6 +86,9 @@ func buildCrashed(t *testing.T) crashedReplica {
 func (cr crashedReplica) write(t *testing.T, journal []byte) string {
 	t.Helper()
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, store.AttachmentsDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, store.DBFile), cr.db, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -180,7 +180,8 @@ func Repair(ctx context.Context, dir string, opts RepairOptions) (RepairReport, 
 	data, err := os.ReadFile(journalSrc)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if !clean && rep.Database == nil {
+		_, aerr := os.Stat(filepath.Join(dir, AttachmentsDir))
+		if !clean && rep.Database == nil && aerr == nil {
 			fd.damage = &JournalDamage{Path: jPath, Offset: -1, What: "is missing and the replica was not closed cleanly",
 				Applied: rep.Applied, Unknown: true}
 			fd.atStake = true

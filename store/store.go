@@ -134,6 +134,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.InitialMmapSize == 0 {
 		opts.InitialMmapSize = 256 << 20
 	}
+	// A database alone in a folder never opened as a replica (no attachments
+	// folder yet) is a copy put in place, a restored backup: it has no journal.
+	_, aerr := os.Stat(filepath.Join(dir, AttachmentsDir))
+	copyInPlace := errors.Is(aerr, os.ErrNotExist)
 	if err := os.MkdirAll(filepath.Join(dir, AttachmentsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("open replica: %w", err)
 	}
@@ -157,7 +161,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		urgent:    make(chan struct{}, 1),
 	}
 	s.acond = sync.NewCond(&s.amu)
-	if err := s.init(ctx, opts.Device); err != nil {
+	if err := s.init(ctx, opts.Device, copyInPlace); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -165,7 +169,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) init(ctx context.Context, device string) error {
+func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error {
 	var applied uint64
 	var clean bool
 	// Read first and write only what is missing: a replica refused below (a damaged
@@ -233,7 +237,7 @@ func (s *Store) init(ctx context.Context, device string) error {
 	if err := s.loadTemplates(); err != nil {
 		return err
 	}
-	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, applied, clean)
+	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, applied, clean, copyInPlace)
 	if err != nil {
 		return fmt.Errorf("open replica %s: %w", s.dir, err)
 	}
