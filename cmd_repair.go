@@ -100,6 +100,9 @@ func repairReplica(e *cliEnv, asJSON bool) error {
 	} else if n > 0 {
 		fmt.Fprintf(w, "lost           %s on this device\n", saves(n))
 	}
+	if rep.LostCount() > 0 || rep.LostUnknownAfter != nil {
+		fmt.Fprintln(w, "audit          the audit entries of saves not recovered are missing: 'fieldforms verify' names them")
+	}
 	if rep.ReconcileDue {
 		fmt.Fprintln(w, "next sync      compares the whole replica with the server and brings back what it holds")
 	}

@@ -122,7 +122,7 @@ func (d *JournalDamage) Error() string {
 	if d.Offset < 0 {
 		sep = " "
 	}
-	return fmt.Sprintf("journal %s%s%s: %s; run 'fieldforms repair'", where, sep, d.What, d.Stake())
+	return fmt.Sprintf("journal %s%s%s; %s; run 'fieldforms repair'", where, sep, d.What, d.Stake())
 }
 
 // scannedFrame is a valid frame found in the file.
