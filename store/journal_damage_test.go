@@ -421,3 +421,72 @@ func TestJournalDamageOlderDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestRepairDamagedDatabase: a replica.db that cannot be read is replaced by the
+// newest snapshot, and the journal's saves after the snapshot are applied to it.
+func TestRepairDamagedDatabase(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	s := openReplica(t, base, "dev-db", nil)
+	var recs []form.Record
+	save := func(i int) {
+		recs = append(recs, mustSave(t, s, store.Edit{Template: inspection, Author: "ana", Values: vals("notes", fmt.Sprintf("db damage %d", i))}))
+	}
+	save(0)
+	save(1)
+	if _, err := s.Snapshot(ctx, store.SnapshotDir(base), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	release := store.HoldApplier()
+	save(2)
+	save(3)
+	dir := t.TempDir()
+	copyReplica(t, base, dir)
+	release()
+	s.Close()
+
+	// Damage the database's pages.
+	dbPath := filepath.Join(dir, store.DBFile)
+	data, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 2 * 4096; i+64 < len(data); i += 4096 {
+		copy(data[i:i+64], bytes.Repeat([]byte{0xAB}, 64))
+	}
+	if err := os.WriteFile(dbPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := store.Repair(ctx, dir, store.RepairOptions{})
+	if err != nil {
+		t.Fatalf("repair: %v", err)
+	}
+	if !rep.Repaired || rep.DatabaseDamage == "" || rep.Database == nil || rep.Database.Snapshot == "" ||
+		rep.RecoveredSaves != 2 || len(rep.Lost) != 0 || rep.LostUnknownAfter != nil || rep.JournalKept == "" {
+		t.Fatalf("report %+v", rep)
+	}
+	if b, err := os.ReadFile(rep.Database.Kept); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("the damaged database was not kept: %v", err)
+	}
+	s = openReplica(t, dir, "", nil)
+	for i, r := range recs {
+		if got := mustGet(t, s, r.ID); got.Rev() != r.Rev() {
+			t.Errorf("record %d: rev %s, want %s", i, got.Rev(), r.Rev())
+		}
+	}
+
+	// Without a snapshot, the one line says so and the journal stays kept.
+	os.RemoveAll(store.SnapshotDir(base))
+	s2 := openReplica(t, base, "", nil)
+	s2.Close()
+	if err := os.WriteFile(filepath.Join(base, store.DBFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Repair(ctx, base, store.RepairOptions{})
+	if err == nil || !strings.Contains(err.Error(), "there is no snapshot to restore") {
+		t.Fatalf("repair without a snapshot: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(base, store.JournalFile)); err != nil {
+		t.Fatalf("the journal is not back in place after a failed repair: %v", err)
+	}
+}

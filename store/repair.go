@@ -145,6 +145,12 @@ func Repair(ctx context.Context, dir string, opts RepairOptions) (RepairReport, 
 		}
 		rec, rerr := opts.RecoverDatabase(ctx, dir, err)
 		if rerr != nil {
+			if kept != "" {
+				// Leave the journal where a later repair looks for it.
+				if mv := os.Rename(kept, jPath); mv == nil {
+					rep.JournalKept = ""
+				}
+			}
 			return rep, fmt.Errorf("repair %s: %s is damaged (%v) and could not be recovered: %w", dir, DBFile, err, rerr)
 		}
 		rep.Database = &rec
