@@ -115,20 +115,34 @@ func openJournal(path string, log *slog.Logger, applied uint64, clean, copyInPla
 	return j, fd.replay, nil
 }
 
-// newJournal makes an empty journal at path, replacing anything there, and makes its
-// name durable.
+// newJournal makes an empty journal at path, replacing anything there. It is made
+// whole beside path and renamed into place, so a crash never leaves a journal.log
+// that is half made (which would read as a cut one).
 func newJournal(path string, gen uint64) (*journal, []*frame, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp := path + ".new"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
 	j := &journal{f: f, log: slog.New(slog.DiscardHandler)}
 	if err := j.start(max(gen, 1)); err != nil {
 		f.Close()
+		os.Remove(tmp)
 		return nil, nil, err
 	}
+	// Closed before the rename, which Windows refuses for an open file.
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
-		f.Close()
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	if j.f, err = os.OpenFile(path, os.O_RDWR, 0o600); err != nil {
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
 	return j, nil, nil
