@@ -79,3 +79,23 @@ func TestCLIRepair(t *testing.T) {
 	}
 	fails(t, cli(t, dir, "repair", "extra"), 2, "repair")
 }
+
+// TestCLIVerifyJournalNotice: damage to the journal of a replica closed cleanly loses
+// nothing; verify says what it was and where the damaged file is kept.
+func TestCLIVerifyJournalNotice(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "replica")
+	id := strings.TrimSpace(ok(t, dir, "record", "new", "--template", "site-inspection", "--json", `{"site_code": "SE-0001"}`))
+	jPath := filepath.Join(dir, store.JournalFile)
+	if err := os.WriteFile(jPath, []byte("not a journal"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := ok(t, dir, "verify")
+	if !strings.Contains(out, "journal        "+jPath+" is cut to 13 bytes") || !strings.Contains(out, "no save was at stake") ||
+		!strings.Contains(out, "result         ok") {
+		t.Errorf("verify:\n%s", out)
+	}
+	if !strings.Contains(ok(t, dir, "record", "list"), id) {
+		t.Error("record lost")
+	}
+}

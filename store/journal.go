@@ -41,7 +41,9 @@ type journal struct {
 	size  int64 // where the next frame goes
 	alloc int64 // bytes of the file that exist (zero-filled beyond size)
 	junk  bool  // something other than zeros follows size: reset must start a new generation
-	log   *slog.Logger
+	// notice is damage found at open that put no save at stake, for verify.
+	notice string
+	log    *slog.Logger
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -66,7 +68,7 @@ var journalMagic = []byte("FFJ1")
 // is dropped with a warning. Any other damage that may lose a save beyond applied is
 // refused with a *JournalDamage naming it; see scanJournal and assessJournal for the
 // rules. Damage that loses nothing is logged. A refused journal is left as it was.
-func openJournal(path string, log *slog.Logger, applied uint64, clean, copyInPlace bool) (*journal, []*frame, error) {
+func openJournal(path string, log *slog.Logger, now time.Time, applied uint64, clean, copyInPlace bool) (*journal, []*frame, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
 	if errors.Is(err, os.ErrNotExist) {
 		if !clean && !copyInPlace {
@@ -92,20 +94,36 @@ func openJournal(path string, log *slog.Logger, applied uint64, clean, copyInPla
 			f.Close()
 			return nil, nil, fd.damage
 		}
-		// Every save is in the database: the damage loses nothing.
-		log.Warn("journal damaged after a clean close; nothing is at stake, starting it afresh", "damage", fd.damage.What, "offset", fd.damage.Offset)
+		// Every save is in the database: the damage loses nothing. The damaged
+		// file is kept for a person to look at.
 		f.Close()
-		return newJournal(path, sc.gen+1)
+		kept, err := setAside(path, now.UTC().Format(stampLayout))
+		if err != nil {
+			return nil, nil, fmt.Errorf("journal: %w", err)
+		}
+		notice := fmt.Sprintf("%s (no save was at stake: the replica was closed cleanly); kept as %s, a new journal started",
+			fd.damage.describe(), kept)
+		log.Warn("journal: "+notice, "file", path, "offset", fd.damage.Offset)
+		j, frames, err := newJournal(path, sc.gen+1)
+		if j != nil {
+			j.notice = notice
+		}
+		return j, frames, err
 	}
+	var notice string
 	if fd.damage != nil {
-		log.Warn("journal: damage that puts no save at stake (every save it touches is in the database)",
-			"file", path, "offset", fd.damage.Offset, "what", fd.damage.What)
+		notice = fd.damage.describe() + " (no save at stake: the database holds every save it touches)"
+		log.Warn("journal: "+notice, "file", path, "offset", fd.damage.Offset)
 	}
 	if sc.torn != "" {
+		size := "unknown"
+		if sc.tornSize >= 0 {
+			size = fmt.Sprint(sc.tornSize)
+		}
 		log.Warn("journal: dropping a torn entry at the end (a save that was never acknowledged)",
-			"offset", sc.tailOff, "size", sc.tornSize, "what", sc.torn)
+			"file", path, "offset", sc.tailOff, "size", size, "what", sc.torn)
 	}
-	j := &journal{f: f, log: log, alloc: int64(len(data)), gen: sc.gen, size: journalHeader}
+	j := &journal{f: f, log: log, alloc: int64(len(data)), gen: sc.gen, size: journalHeader, notice: notice}
 	if n := len(sc.frames); n > 0 {
 		j.size = int64(sc.frames[n-1].end)
 	}

@@ -168,7 +168,7 @@ func TestJournalDamage(t *testing.T) {
 			want:    []string{"is empty (cut to 0 bytes)", "saves after #4 are at stake"},
 			unknown: true},
 		{name: "TruncatedAtFrameBoundary", damage: func() []byte { return clone()[:f[6][1]] },
-			want:    []string{fmt.Sprintf("at byte %d: the file ends right after the frame", f[6][1]), "2 saves at stake (#5-#6), and any saved after #6"},
+			want:    []string{fmt.Sprintf("at byte %d: the file ends right after a frame", f[6][1]), "2 saves at stake (#5-#6), and any saved after #6"},
 			atStake: 2, recovered: lsns(5, 6), unknown: true},
 		{name: "TruncatedInsideFrame", damage: func() []byte { return clone()[:f[7][0]+40] },
 			want:    []string{fmt.Sprintf("at byte %d: the frame at byte %d runs", f[7][0], f[7][0]), "cut short", "2 saves at stake (#5-#6), and any saved after #6"},
@@ -371,6 +371,10 @@ func TestJournalDamageCleanReplica(t *testing.T) {
 				if _, err := s.Get(ctx, id); err != nil {
 					t.Fatal(err)
 				}
+			}
+			kept, _ := filepath.Glob(p + store.DamagedSuffix + "*")
+			if n := s.JournalNotice(); c.journal != nil && (!strings.Contains(n, "no save was at stake") || len(kept) != 1) {
+				t.Errorf("notice %q, kept %v", n, kept)
 			}
 			r := mustSave(t, s, store.Edit{Template: inspection, Author: "ana", Values: vals("notes", "after")})
 			s.Close()

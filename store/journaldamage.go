@@ -247,7 +247,7 @@ func (sc *journalScan) classifyTail(data []byte, off int, err error) {
 	rest := data[off:]
 	if len(rest) < frameHeaderLen {
 		if len(rest) == 0 {
-			sc.cut = fmt.Sprintf("the file ends right after the frame before byte %d (it was cut short)", off)
+			sc.cut = "the file ends right after a frame, where at least a frame header of zeros must follow (it was cut short)"
 		} else {
 			sc.cut = fmt.Sprintf("the file ends %d bytes after the last frame, inside where the next header goes (it was cut short)", len(rest))
 		}

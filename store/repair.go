@@ -25,6 +25,8 @@ const KeyReconcileDue = "sync/reconcile"
 // journal.log.damaged-20260102T150405Z. Such files are kept, never deleted.
 const DamagedSuffix = ".damaged-"
 
+const stampLayout = "20060102T150405Z"
+
 // RepairOptions configure Repair. The zero value works.
 type RepairOptions struct {
 	// Logger receives operational messages; nil discards them.
@@ -126,7 +128,7 @@ func Repair(ctx context.Context, dir string, opts RepairOptions) (RepairReport, 
 	if _, err := os.Stat(dbPath); err != nil {
 		return rep, fmt.Errorf("repair %s: %w", dir, err)
 	}
-	stamp := opts.Now().UTC().Format("20060102T150405Z")
+	stamp := opts.Now().UTC().Format(stampLayout)
 	journalSrc := jPath
 	if err := CheckDB(dbPath); err != nil {
 		if errors.Is(err, ErrInUse) {

@@ -237,7 +237,7 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 	if err := s.loadTemplates(); err != nil {
 		return err
 	}
-	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, applied, clean, copyInPlace)
+	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, s.now(), applied, clean, copyInPlace)
 	if err != nil {
 		return fmt.Errorf("open replica %s: %w", s.dir, err)
 	}
@@ -323,6 +323,10 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// JournalNotice is damage to the journal that Open found and that put no save at
+// stake (every save it touched was in the database), in one line; "" when none.
+func (s *Store) JournalNotice() string { return s.journal.notice }
 
 // Device is the device ID this replica stamps its edits with.
 func (s *Store) Device() string { return s.device }
