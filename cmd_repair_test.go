@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -78,6 +79,14 @@ func TestCLIRepair(t *testing.T) {
 		t.Errorf("a second repair: %+v %v", rep, err)
 	}
 	fails(t, cli(t, dir, "repair", "extra"), 2, "repair")
+
+	// Refused while the replica is open elsewhere.
+	st, err := store.Open(context.Background(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fails(t, cli(t, dir, "repair"), 1, "in use")
 }
 
 // TestCLIVerifyJournalNotice: damage to the journal of a replica closed cleanly loses
