@@ -189,7 +189,12 @@ func Repair(ctx context.Context, dir string, opts RepairOptions) (RepairReport, 
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		_, aerr := os.Stat(filepath.Join(dir, AttachmentsDir))
-		if !clean && rep.Database == nil && aerr == nil {
+		switch {
+		case rep.Database != nil:
+			// A restored snapshot and no journal: whatever was saved after the
+			// snapshot is gone from this device.
+			fd.damage = &JournalDamage{Path: jPath, Offset: -1, What: "is missing", Applied: rep.Applied, Unknown: true}
+		case !clean && aerr == nil:
 			fd.damage = &JournalDamage{Path: jPath, Offset: -1, What: "is missing and the replica was not closed cleanly",
 				Applied: rep.Applied, Unknown: true}
 			fd.atStake = true
