@@ -26,9 +26,9 @@ const (
 	keyCursor      = "sync/cursor"
 	keyAcked       = "sync/acked"
 	keyLastSuccess = "sync/last_success"
-	keyReconcile   = "sync/reconcile" // set while a reconcile is due, so a crash resumes it
-	keyTemplates   = "sync/templates" // the server's templates tag and the replica's, when they last agreed
-	keyReported    = "sync/reported"  // the queue last reported to the server
+	keyReconcile   = store.KeyReconcileDue // set while a reconcile is due, so a crash resumes it; store.Repair sets it
+	keyTemplates   = "sync/templates"      // the server's templates tag and the replica's, when they last agreed
+	keyReported    = "sync/reported"       // the queue last reported to the server
 )
 
 // ErrNotEnrolled: the replica has no credential yet.
