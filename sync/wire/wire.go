@@ -207,9 +207,12 @@ type PullResponse struct {
 	Records []form.Record `json:"records"`
 	Items   []Item        `json:"items,omitempty"`
 	Purged  []string      `json:"purged,omitempty"` // record IDs permanently deleted: drop local copies
-	Cursor  string        `json:"cursor"`           // pass back to continue
-	More    bool          `json:"more"`
-	Server  Server        `json:"server"`
+	// Notices are the signed purge notices of the Purged IDs, for devices to keep
+	// (servers of an earlier release send none).
+	Notices []form.PurgeNotice `json:"notices,omitempty"`
+	Cursor  string             `json:"cursor"` // pass back to continue
+	More    bool               `json:"more"`
+	Server  Server             `json:"server"`
 }
 
 // Range is a half-open range of record IDs [From, To); "" is open at that end.
