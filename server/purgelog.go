@@ -196,9 +196,25 @@ func (s *Server) decide(tenant string, e purgeEntry, source string) (purgeDecisi
 // applyPurgeLog carries out on a tenant store every purge of the log it does not
 // hold yet. It returns how many it carried out. It runs on every store the server
 // opens, before the store serves.
+//
+// A store that lacked a purge is older than the server's identity (a copy put back,
+// a data folder rebuilt): it gets a new epoch, so every device reconciles, gives back
+// what the store lacks, and learns the purges it missed.
 func (s *Server) applyPurgeLog(ctx context.Context, tenant string, st *store.Store) error {
-	_, err := s.applyPurgeLogN(ctx, tenant, st, "carried out again from the server's purge log")
-	return err
+	n, err := s.applyPurgeLogN(ctx, tenant, st, "carried out again from the server's purge log")
+	if err != nil || n == 0 {
+		return err
+	}
+	epoch, err := randomHex(16)
+	if err != nil {
+		return err
+	}
+	if err := st.SetState(ctx, map[string][]byte{stateEpoch: []byte(epoch)}); err != nil {
+		return fmt.Errorf("write epoch: %w", err)
+	}
+	s.log.Warn("the tenant store lacked purges of the purge log: carried out, and a new epoch so devices reconcile",
+		"tenant", tenant, "purges", n, "epoch", epoch)
+	return nil
 }
 
 func (s *Server) applyPurgeLogN(ctx context.Context, tenant string, st *store.Store, why string) (int, error) {

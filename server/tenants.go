@@ -45,8 +45,8 @@ type tenants struct {
 	closed bool
 	// offline tenants are being restored: their store is not opened (restore.go).
 	offline map[string]bool
-	// onOpen runs on a store just opened, before it serves: it carries out the
-	// purges the server's identity keeps (purgelog.go).
+	// onOpen runs on a store just opened, before its epoch is read and before it
+	// serves: it carries out the purges the server's identity keeps (purgelog.go).
 	onOpen func(ctx context.Context, name string, st *store.Store) error
 }
 
@@ -82,16 +82,16 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", name, err)
 	}
-	t := &tenant{name: name, st: st, ledger: map[string]uint64{}}
-	if t.epoch, err = ensureEpoch(ctx, st); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("tenant %s: %w", name, err)
-	}
 	if ts.onOpen != nil {
 		if err := ts.onOpen(ctx, name, st); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("tenant %s: %w", name, err)
 		}
+	}
+	t := &tenant{name: name, st: st, ledger: map[string]uint64{}}
+	if t.epoch, err = ensureEpoch(ctx, st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("tenant %s: %w", name, err)
 	}
 	ts.open[name] = t
 	ts.log.Info("tenant store open", "tenant", name, "epoch", t.epoch)
