@@ -118,6 +118,9 @@ func init() {
 				}
 				fmt.Fprintf(e.stdout, "pending:      %d\n", s.Pending)
 				fmt.Fprintf(e.stdout, "dead letters: %d\n", len(s.DeadLetters))
+				if s.Purged > 0 {
+					fmt.Fprintf(e.stdout, "purged:       %d (deleted for good on the server's order)\n", s.Purged)
+				}
 				for _, d := range s.DeadLetters {
 					fmt.Fprintf(e.stdout, "  change %d (record %s): %s\n", d.Seq, d.Record, d.Reason)
 				}
@@ -164,6 +167,7 @@ type statusReport struct {
 	LastSync    string       `json:"last_sync,omitempty"`
 	Pending     int          `json:"pending"`
 	DeadLetters []deadLetter `json:"dead_letters"`
+	Purged      int          `json:"purged"` // record IDs deleted for good: never held or sent again
 }
 
 type deadLetter struct {
@@ -181,6 +185,9 @@ func deviceStatus(e *cliEnv) (statusReport, error) {
 	}
 	dead, err := e.st.DeadLetters(e.ctx)
 	if err != nil {
+		return s, err
+	}
+	if s.Purged, err = e.st.PurgedCount(e.ctx); err != nil {
 		return s, err
 	}
 	for _, d := range dead {
