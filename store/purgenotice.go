@@ -56,7 +56,7 @@ func (s *Store) ApplyPurgeNotice(ctx context.Context, n form.PurgeNotice, actor,
 		if old != nil && !bytes.Equal(old, enc) {
 			var had form.PurgeNotice
 			if json.Unmarshal(old, &had) == nil && had.Sig != n.Sig {
-				return fmt.Errorf("purge notice %s: %w: another notice of that request is kept here", n.Request, ErrBadInput)
+				return fmt.Errorf("%w: another notice of that request is kept here, with another signature", ErrBadInput)
 			}
 		}
 		seen := map[string]bool{}
