@@ -120,7 +120,7 @@ func init() {
 		if _, err := s.id.tenantKey(a.Tenant); err != nil {
 			return nil, err
 		}
-		return s.reg.purges(a.Tenant)
+		return s.purgeList(a.Tenant)
 	})
 }
 
@@ -166,7 +166,7 @@ func (s *Server) handlePurgeList(w http.ResponseWriter, r *http.Request, c *call
 	if len(r.URL.Query()) > 0 {
 		return nil, badRequest("purge list takes no query parameters")
 	}
-	list, err := s.reg.purges(c.Tenant)
+	list, err := s.purgeList(c.Tenant)
 	if err != nil {
 		return nil, err
 	}

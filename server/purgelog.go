@@ -285,6 +285,36 @@ func (s *Server) migratePurges(tenant string) error {
 	return nil
 }
 
+// purgeList is the registry's purge requests with those of the purge log it lacks
+// (after a lost data folder), newest first, each saying whether it is logged.
+func (s *Server) purgeList(tenant string) ([]wire.PurgeStatus, error) {
+	list, err := s.reg.purges(tenant)
+	if err != nil {
+		return nil, err
+	}
+	log, err := s.id.purgeLog(tenant)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		list[i].Logged = slices.ContainsFunc(log, func(d purgeDecision) bool { return d.Notice.Request == list[i].ID })
+	}
+	for _, d := range log {
+		if slices.ContainsFunc(list, func(st wire.PurgeStatus) bool { return st.ID == d.Notice.Request }) {
+			continue
+		}
+		done := d.Notice.Time
+		st := wire.PurgeStatus{ID: d.Notice.Request, Records: slices.Clone(d.Notice.Records), Reason: d.Reason,
+			Requester: d.Requester, Approvals: []wire.Approval{}, Done: &done, Logged: true}
+		for _, a := range d.Approvers {
+			st.Approvals = append(st.Approvals, wire.Approval{User: a, Time: done})
+		}
+		list = append(list, st)
+	}
+	slices.SortFunc(list, func(a, b wire.PurgeStatus) int { return strings.Compare(b.ID, a.ID) })
+	return list, nil
+}
+
 // Devices and purge notices.
 
 func init() {

@@ -111,6 +111,11 @@ func TestPurgeStaysPurgedWhenDataIsLost(t *testing.T) {
 	}
 	gone(t, b, x.ID)
 	audited(t, b.st, "b", x.ID)
+	// The rebuilt server still lists the purge, from its purge log.
+	list, err := c.srv.RunAdmin(context.Background(), server.OpPurgeList, mustJSON(t, server.TenantArgs{Tenant: tenantName}))
+	if l, _ := list.([]wire.PurgeStatus); err != nil || len(l) != 1 || !l[0].Logged || l[0].Done == nil || l[0].Records[0] != x.ID || l[0].Requester != "ada" {
+		t.Fatalf("purge list after the data folder was lost: %+v %v", list, err)
+	}
 }
 
 // A tenant's files are replaced by a copy taken before a purge (and before records

@@ -427,6 +427,11 @@ type PurgeStatus struct {
 	// BlobsPending counts attachment blobs of purged records still to be deleted
 	// from blob storage (a running server with blob storage deletes them).
 	BlobsPending int `json:"blobs_pending,omitempty"`
+	// Logged: the signed decision is kept in the server's purge log (its config
+	// folder), so the purge is carried out again after a restore or a lost data
+	// folder. A purge listed from the log alone (the data folder was lost) has no
+	// request time and approvals' devices.
+	Logged bool `json:"logged,omitempty"`
 }
 
 // Approval is one admin's approval.
