@@ -194,8 +194,7 @@ func (s *Server) decide(tenant string, e purgeEntry, source string) (purgeDecisi
 }
 
 // applyPurgeLog carries out on a tenant store every purge of the log it does not
-// hold yet. It returns how many it carried out. It runs on every store the server
-// opens, before the store serves.
+// hold yet. It runs on every store the server opens, before the store serves.
 //
 // A store that lacked a purge is older than the server's identity (a copy put back,
 // a data folder rebuilt): it gets a new epoch, so every device reconciles, gives back
@@ -217,6 +216,8 @@ func (s *Server) applyPurgeLog(ctx context.Context, tenant string, st *store.Sto
 	return nil
 }
 
+// applyPurgeLogN is applyPurgeLog that returns how many purges removed or marked
+// anything in the store.
 func (s *Server) applyPurgeLogN(ctx context.Context, tenant string, st *store.Store, why string) (int, error) {
 	if err := s.migratePurges(tenant); err != nil {
 		return 0, err
@@ -241,7 +242,9 @@ func (s *Server) applyPurgeLogN(ctx context.Context, tenant string, st *store.St
 		if err := forgetAttachments(ctx, st, res.Orphans); err != nil {
 			return n, fmt.Errorf("purge request %s: %w", d.Notice.Request, err)
 		}
-		n++
+		if res.Marked > 0 { // else only the notice was new here (a purge of an earlier release)
+			n++
+		}
 		s.log.Info("purge carried out from the purge log", "tenant", tenant, "request", d.Notice.Request,
 			"records_removed", len(res.Removed), "ids_marked", res.Marked)
 	}
