@@ -210,6 +210,29 @@ func TestPurgeNoticeFromADevice(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrBadRequest", func(t *testing.T) {
+		many := make([]form.PurgeNotice, 101)
+		for i := range many {
+			many[i] = good
+		}
+		for _, tc := range []struct {
+			name, method, path string
+			body               any
+			status             int
+			code               string
+		}{
+			{"after not an ID", "GET", "/v1/purges?after=../x", nil, 400, wire.CodeBadRequest},
+			{"limit zero", "GET", "/v1/purges?limit=0", nil, 400, wire.CodeBadRequest},
+			{"unknown parameter", "GET", "/v1/purges?since=1", nil, 400, wire.CodeBadRequest},
+			{"not JSON", "POST", "/v1/purges", []byte(`{"notices":[`), 400, wire.CodeBadRequest},
+			{"too many", "POST", "/v1/purges", wire.PurgeNoticesPush{Notices: many}, 413, wire.CodeTooLarge},
+		} {
+			wantCode(t, tc.name, d.do(t, tc.method, tc.path, tc.body, nil), tc.status, tc.code)
+		}
+		if recs, _ := d.pullAll(t, ""); len(recs) != 1 {
+			t.Fatalf("bad requests changed the records: %d", len(recs))
+		}
+	})
 	var resp wire.PurgeNoticesResponse
 	d.do(t, "POST", "/v1/purges", wire.PurgeNoticesPush{Notices: []form.PurgeNotice{good}}, &resp)
 	if len(resp.Results) != 1 || resp.Results[0].Status != wire.StatusApplied {
