@@ -103,6 +103,7 @@ func (id *identity) writePurge(d purgeDecision) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("purge log: %w", err)
 	}
+	syncDir(id.dir) // the folders just made, if any, are durable before the file
 	syncDir(filepath.Dir(dir))
 	path := filepath.Join(dir, d.Notice.Request+".json")
 	if _, err := os.Stat(path); err == nil {
