@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/fieldforms/fieldforms/form"
 	bolt "go.etcd.io/bbolt"
@@ -43,11 +45,15 @@ func (s *Store) ApplyPurgeNotice(ctx context.Context, n form.PurgeNotice, actor,
 	if err != nil {
 		return res, fmt.Errorf("purge notice %s: %w", n.Request, err)
 	}
+	head := noteHead
+	if !strings.Contains(head, n.Request) {
+		head = fmt.Sprintf("%s: purge request %s, carried out %s", noteHead, n.Request, n.Time.UTC().Format(time.RFC3339))
+	}
 	note := func(id string, held bool) string {
 		if held {
-			return fmt.Sprintf("%s: purge request %s, carried out %s: the record's data was removed here", noteHead, n.Request, n.Time.UTC().Format("2006-01-02T15:04:05Z"))
+			return head + "; the record's data was removed here"
 		}
-		return fmt.Sprintf("%s: purge request %s, carried out %s: not held here; it can never be added", noteHead, n.Request, n.Time.UTC().Format("2006-01-02T15:04:05Z"))
+		return head + "; not held here, and never to be added"
 	}
 	err = s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
 		b := tx.Bucket(bucketNotices)
