@@ -195,3 +195,27 @@ func TestPurgeNoticeGivenBackByADevice(t *testing.T) {
 		t.Fatalf("purge log after a device gave the notice back: %v", logged)
 	}
 }
+
+// A device offline during a purge edits the record, then syncs with the same server:
+// its change is refused as purged, and the device drops the record and the change
+// instead of keeping a dead letter; it keeps the notice from the pull that follows.
+func TestPurgeRefusesAnOfflineEdit(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.addDevice("a"), c.addDevice("b")
+	x := a.save(t, "", map[string]string{"site": `"secret"`})
+	a.sync(t)
+	b.sync(t)
+	c.purge(t, x.ID)
+	b.save(t, x.ID, map[string]string{"site": `"edited offline"`})
+	if rep := b.sync(t); rep.DeadLettered != 0 || rep.Purged == 0 {
+		t.Fatalf("b's sync: %+v", rep)
+	}
+	gone(t, b, x.ID)
+	audited(t, b.st, "b", x.ID)
+	if n, err := b.st.PurgeNotices(context.Background(), "", 0); err != nil || len(n) != 1 {
+		t.Fatalf("b keeps notices %+v (%v), want 1", n, err)
+	}
+	if srv := c.serverRevs(t); len(srv) != 0 {
+		t.Fatalf("server holds %v after the purge", srv)
+	}
+}
