@@ -2,17 +2,26 @@ package sync_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/server"
 	"github.com/fieldforms/fieldforms/store"
 	"github.com/fieldforms/fieldforms/sync"
 	"github.com/fieldforms/fieldforms/sync/wire"
+	bolt "go.etcd.io/bbolt"
 )
 
 // purge has ids purged by the server's admins: ada requests, bob and cy approve.
@@ -217,5 +226,91 @@ func TestPurgeRefusesAnOfflineEdit(t *testing.T) {
 	}
 	if srv := c.serverRevs(t); len(srv) != 0 {
 		t.Fatalf("server holds %v after the purge", srv)
+	}
+}
+
+// pushedChanges reads the server's count of changes received in pushes.
+func (c *cluster) pushedChanges(t *testing.T) int {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(c.srv.Certificate().Leaf)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(c.url() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "fieldforms_push_changes_total "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("metric %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatal("no fieldforms_push_changes_total in /metrics")
+	return 0
+}
+
+// A change to a purged record left in a replica's outbox (a replica written by an
+// earlier release, or damaged) is dropped unsent: the purged data never goes out.
+func TestPurgedChangeNeverSent(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a, b := c.addDevice("a"), c.addDevice("b")
+	x := a.save(t, "", map[string]string{"site": `"secret"`})
+	a.sync(t)
+	b.sync(t)
+	b.save(t, x.ID, map[string]string{"site": `"edited offline"`})
+	stale, err := b.st.Pending(ctx, 0, 0)
+	if err != nil || len(stale) != 1 {
+		t.Fatalf("b's outbox: %+v %v", stale, err)
+	}
+	c.purge(t, x.ID)
+	b.sync(t)
+	gone(t, b, x.ID)
+
+	// Put the change back in the outbox, behind the store's back.
+	if err := b.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(b.dir, store.DBFile), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		v, err := json.Marshal(stale[0].Change)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("outbox")).Put(binary.BigEndian.AppendUint64(nil, stale[0].Seq+1000), v)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.st, err = store.Open(ctx, b.dir, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	b.rep = sync.New(b.st, sync.Options{InitialBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if n, _ := b.st.PendingCount(ctx); n != 1 {
+		t.Fatalf("stale change not in the outbox: %d pending", n)
+	}
+
+	before := c.pushedChanges(t)
+	b.sync(t)
+	if after := c.pushedChanges(t); after != before {
+		t.Fatalf("the server received %d change(s) from b; a change to a purged record was sent", after-before)
+	}
+	if n, _ := b.st.PendingCount(ctx); n != 0 {
+		t.Fatalf("%d changes still pending", n)
 	}
 }
