@@ -27,6 +27,8 @@
 //	POST /v1/attachments/commit      CommitAttachment → CommitAttachmentResponse
 //	GET  /v1/attachments/{sha256}    → AttachmentURL (read-only, short-lived)
 //	POST /v1/status                  DeviceStatus → StatusResponse (queue depth, for monitoring)
+//	GET  /v1/purges?after=&limit=    → PurgeNotices (the tenant's signed purge notices; purge.go)
+//	POST /v1/purges                  PurgeNoticesPush → PurgeNoticesResponse (notices a server lost)
 //
 // Admin endpoints (the token's user must be an admin):
 //
@@ -52,7 +54,9 @@
 // ?record=). A purge request names records and a reason; it runs when two admins other
 // than the requester, distinct from each other by user name, approve it (the
 // requester's approval is 403; a repeated approval counts once; an approval of a done
-// request by a new admin is 409). Devices learn of purges from PullResponse.Purged.
+// request by a new admin is 409). Devices learn of purges from PullResponse.Purged and
+// keep the signed PullResponse.Notices; a push of a change to a purged record is
+// rejected with CodePurged, and the device drops the record and the change.
 //
 // Unauthenticated and without data:
 //
