@@ -126,6 +126,9 @@ func init() {
 					}
 				}
 				fmt.Fprintf(e.stdout, "dead letters: %d\n", len(s.DeadLetters))
+				if s.Purged > 0 {
+					fmt.Fprintf(e.stdout, "purged:       %d (deleted for good on the server's order)\n", s.Purged)
+				}
 				for _, d := range s.DeadLetters {
 					fmt.Fprintf(e.stdout, "  change %d (record %s): %s\n", d.Seq, d.Record, d.Reason)
 				}
@@ -173,6 +176,7 @@ type statusReport struct {
 	Pending     int          `json:"pending"`
 	Clock       *clockReport `json:"clock,omitempty"`
 	DeadLetters []deadLetter `json:"dead_letters"`
+	Purged      int          `json:"purged"` // record IDs deleted for good: never held or sent again
 }
 
 // clockReport is the device's clock against the server's, at the last sync.
@@ -200,6 +204,9 @@ func deviceStatus(e *cliEnv) (statusReport, error) {
 	}
 	dead, err := e.st.DeadLetters(e.ctx)
 	if err != nil {
+		return s, err
+	}
+	if s.Purged, err = e.st.PurgedCount(e.ctx); err != nil {
 		return s, err
 	}
 	for _, d := range dead {

@@ -33,6 +33,15 @@
 // Bulk work (applying pulled or pushed records, templates, outbox bookkeeping) goes
 // straight to bbolt in one fsynced transaction per call.
 //
+// # Purges
+//
+// Purge and ApplyPurgeNotice remove records for good: data, index entries, pending
+// changes, dead letters, attachments no other record uses. Every audit entry stays
+// and one more a record says so. The IDs are remembered (bucket "purged"), so a
+// record that arrives later, or an edit, is refused with ErrPurged; the notice that
+// ordered it is kept (bucket "purgenotices", made when a replica of an earlier
+// release is opened), and a notice can name records the replica never held.
+//
 // # Search
 //
 // Each record version gets a document number; its words go into immutable index

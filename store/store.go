@@ -42,7 +42,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketRecMeta, bucketByUpdated, bucketFeed,
 		bucketDocs, bucketSegments, bucketTemplates, bucketOutbox, bucketDead, bucketAudit,
-		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState, bucketPurged, bucketPendingRec}
+		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState, bucketPurged, bucketPendingRec, bucketNotices}
 
 	metaSchema  = []byte("schema")
 	metaDevice  = []byte("device")

@@ -534,6 +534,11 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 		if err != nil || len(items) == 0 {
 			return err
 		}
+		if items, err = r.dropPurgedChanges(ctx, items); err != nil {
+			return err
+		} else if len(items) == 0 {
+			continue
+		}
 		req := wire.PushRequest{Changes: make([]wire.PushChange, len(items))}
 		for i, it := range items {
 			req.Changes[i] = wire.PushChange{Seq: it.Seq, Change: it.Change}
@@ -555,6 +560,16 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 				// The server lacks a template this replica has (a rebuilt server, a
 				// template new on this device): send the templates, then the change again.
 				missingTemplate = true
+				continue
+			}
+			if res.Status == wire.StatusRejected && res.Code == wire.CodePurged {
+				// Purged for good: drop the record and the change, never send it again.
+				if err := r.refusedAsPurged(ctx, items[i].Change.Record); err != nil {
+					return err
+				}
+				acked = append(acked, seq)
+				rep.Purged++
+				maxSeq = max(maxSeq, seq)
 				continue
 			}
 			switch res.Status {
@@ -651,7 +666,7 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 				}
 			}
 		}
-		if err := r.applyPurged(ctx, resp.Purged, rep); err != nil {
+		if err := r.applyPurged(ctx, resp.Purged, resp.Notices, rep); err != nil {
 			return err
 		}
 		if err := r.st.SetState(ctx, map[string][]byte{keyCursor: []byte(resp.Cursor)}); err != nil {
@@ -747,15 +762,4 @@ func (r *Replicator) skipKnown(ctx context.Context, recs []form.Record) ([]form.
 		}
 	}
 	return out, nil
-}
-
-// applyPurged drops the local copies of records permanently deleted on the server.
-func (r *Replicator) applyPurged(ctx context.Context, ids []string, rep *Report) error {
-	for _, id := range ids {
-		if _, err := r.st.Purge(ctx, []string{id}, "server", "server", "permanently deleted on the server"); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		rep.Purged++
-	}
-	return nil
 }
