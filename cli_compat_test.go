@@ -95,6 +95,10 @@ func TestOpensReplicaOfPreviousRelease(t *testing.T) {
 			t.Errorf("templates lack %q:\n%s", want, got)
 		}
 	}
+	// The old replica has no purge notices yet: it reads as none purged.
+	if out := ok(t, dir, "status", "--json"); !strings.Contains(out, `"purged": 0`) {
+		t.Errorf("status of the old replica: %s", out)
+	}
 	if out := ok(t, dir, "verify"); !strings.Contains(out, "ok") && !strings.Contains(out, "OK") {
 		t.Fatalf("verify after use: %s", out)
 	}

@@ -565,13 +565,14 @@ func TestCLIHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"fieldforms [--data DIR] COMMAND", "record new", "templates", "verify", "export", "attach"}},
+		{[]string{"--help"}, []string{"fieldforms [--data DIR] COMMAND", "record new", "templates", "verify", "repair", "export", "attach"}},
 		{[]string{"help"}, []string{"record list"}},
 		{[]string{"record", "--help"}, []string{"fieldforms record new --template ID[@VERSION]", "fieldforms record show ID"}},
 		{[]string{"record", "new", "--help"}, []string{"usage: fieldforms [--data DIR] record new --template", "-submit", "-author"}},
 		{[]string{"help", "attach"}, []string{"usage: fieldforms [--data DIR] attach ID FIELD FILE"}},
 		{[]string{"record", "list", "-h"}, []string{"--deleted|--all", "-search"}},
 		{[]string{"verify", "--help"}, []string{"audit"}},
+		{[]string{"repair", "--help"}, []string{"usage: fieldforms [--data DIR] repair [--json]", "journal.log.damaged-", "-json"}},
 	}
 	for _, tc := range tests {
 		out := mustSucceed(t, cli(t, dir, tc.args...), tc.args)

@@ -56,7 +56,9 @@ at all: it is written beside FILE.zip, flushed to disk, then renamed.
 		summary: "check the audit chain and the database's consistency",
 		help: `Prints a short report. Exits with status 1 when it finds a problem: an
 altered, inserted or missing audit entry, a damaged database page, or records
-that disagree with their indexes.`,
+that disagree with their indexes; or, as every command, when the journal is
+damaged in a way that may have lost saves (then run 'fieldforms repair'). Journal
+damage that lost nothing is reported on a line of its own.`,
 		setup: func(fs *flag.FlagSet) cliRun {
 			return func(e *cliEnv, _ []string) error { return verifyReplica(e) }
 		},
@@ -286,6 +288,9 @@ func verifyReplica(e *cliEnv) error {
 	fmt.Fprintf(e.stdout, "device         %s\n", e.st.Device())
 	fmt.Fprintf(e.stdout, "records        %d\n", rep.Records)
 	fmt.Fprintf(e.stdout, "audit entries  %d, chain %s\n", rep.AuditEntries, chain)
+	if n := e.st.JournalNotice(); n != "" {
+		fmt.Fprintf(e.stdout, "journal        %s\n", oneLine(n))
+	}
 	if len(problems) == 0 {
 		fmt.Fprintln(e.stdout, "result         ok")
 		return nil

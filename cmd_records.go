@@ -255,7 +255,7 @@ func getRecord(e *cliEnv, id string) (form.Record, error) {
 	r, err := e.st.Get(e.ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		if purged, perr := e.st.IsPurged(e.ctx, id); perr == nil && purged {
-			return form.Record{}, fmt.Errorf("record %s was permanently deleted", id)
+			return form.Record{}, fmt.Errorf("record %s was permanently deleted (purged by the organisation's admins); it cannot be shown, edited or restored", id)
 		}
 		return form.Record{}, fmt.Errorf("no record %s in this replica", id)
 	}

@@ -117,7 +117,18 @@ func init() {
 					fmt.Fprintf(e.stdout, "last sync:    %s\n", s.LastSync)
 				}
 				fmt.Fprintf(e.stdout, "pending:      %d\n", s.Pending)
+				if c := s.Clock; c != nil {
+					switch {
+					case c.Message != "":
+						fmt.Fprintf(e.stdout, "clock:        %s\n", c.Message)
+					case c.MeasuredAt != "":
+						fmt.Fprintf(e.stdout, "clock:        agrees with the server's (%+.1f s)\n", c.OffsetSeconds)
+					}
+				}
 				fmt.Fprintf(e.stdout, "dead letters: %d\n", len(s.DeadLetters))
+				if s.Purged > 0 {
+					fmt.Fprintf(e.stdout, "purged:       %d (deleted for good on the server's order)\n", s.Purged)
+				}
 				for _, d := range s.DeadLetters {
 					fmt.Fprintf(e.stdout, "  change %d (record %s): %s\n", d.Seq, d.Record, d.Reason)
 				}
@@ -163,7 +174,19 @@ type statusReport struct {
 	Epoch       string       `json:"epoch,omitempty"`
 	LastSync    string       `json:"last_sync,omitempty"`
 	Pending     int          `json:"pending"`
+	Clock       *clockReport `json:"clock,omitempty"`
 	DeadLetters []deadLetter `json:"dead_letters"`
+	Purged      int          `json:"purged"` // record IDs deleted for good: never held or sent again
+}
+
+// clockReport is the device's clock against the server's, at the last sync.
+type clockReport struct {
+	OffsetSeconds float64 `json:"offset_seconds"`         // device minus server
+	MeasuredAt    string  `json:"measured_at,omitempty"`  // server time of the measurement
+	Held          int     `json:"held"`                   // changes waiting for the clock to be right
+	Restamped     int     `json:"restamped,omitempty"`    // changes stamped anew by the last heal
+	RestampedAt   string  `json:"restamped_at,omitempty"` // when the clock was found corrected
+	Message       string  `json:"message,omitempty"`
 }
 
 type deadLetter struct {
@@ -183,6 +206,9 @@ func deviceStatus(e *cliEnv) (statusReport, error) {
 	if err != nil {
 		return s, err
 	}
+	if s.Purged, err = e.st.PurgedCount(e.ctx); err != nil {
+		return s, err
+	}
 	for _, d := range dead {
 		s.DeadLetters = append(s.DeadLetters, deadLetter{Seq: d.Seq, Record: d.Change.Record, Reason: d.Reason, Time: d.Time.Format(time.RFC3339)})
 	}
@@ -195,6 +221,16 @@ func deviceStatus(e *cliEnv) (statusReport, error) {
 	}
 	s.Enrolled, s.Server, s.User, s.Tenant, s.Device = true, cred.URL, cred.User, cred.Tenant, cred.DeviceID
 	st := ffsync.New(e.st, ffsync.Options{}).Info(e.ctx)
+	if c := st.Clock; !c.MeasuredAt.IsZero() || c.Held > 0 || c.Restamped > 0 {
+		s.Clock = &clockReport{OffsetSeconds: c.Offset.Seconds(), Held: c.Held, Restamped: c.Restamped,
+			Message: c.Message(e.st.WallClock())}
+		if !c.MeasuredAt.IsZero() {
+			s.Clock.MeasuredAt = c.MeasuredAt.Format(time.RFC3339)
+		}
+		if !c.RestampedAt.IsZero() {
+			s.Clock.RestampedAt = c.RestampedAt.Format(time.RFC3339)
+		}
+	}
 	s.Epoch, s.LastSync = st.Epoch, "never"
 	if !st.LastSuccess.IsZero() {
 		s.LastSync = st.LastSuccess.Format(time.RFC3339)

@@ -8,7 +8,7 @@
 //	fieldforms [--data DIR] COMMAND [ARGS]
 //
 // --data picks the folder of the replica; without it, the app's storage folder
-// is used. With a command (templates, record, attach, export, verify, ...; see
+// is used. With a command (templates, record, attach, export, verify, repair, ...; see
 // fieldforms --help) it runs headless: it never starts Fyne, so it needs no
 // display. The commands are in cli.go and cmd_*.go.
 package main

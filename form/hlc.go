@@ -128,3 +128,31 @@ func (c *Clock) Observe(remote HLC) error {
 	}
 	return nil
 }
+
+// Restore moves the clock past a reading this replica issued itself, however far
+// ahead it is: the replica's own past is not a remote's claim, and ignoring it would
+// let a clock set back order new edits before earlier ones.
+func (c *Clock) Restore(h HLC) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h > c.last {
+		c.last = h
+	}
+}
+
+// Last is the latest reading this clock issued or observed, without issuing one.
+func (c *Clock) Last() HLC {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// Rewind sets the clock back to h, so the next reading follows h instead of a later
+// reading. It is for one case only: readings that were issued while the wall clock
+// ran ahead, that no other replica ever accepted, and that have all been replaced by
+// readings at or below h. Anywhere else a clock going back would reorder edits.
+func (c *Clock) Rewind(h HLC) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = h
+}

@@ -282,3 +282,38 @@ func TestStampCompare(t *testing.T) {
 		t.Errorf("IsZero")
 	}
 }
+
+// Restore takes the clock forward to its own past reading however far ahead, never
+// back; Rewind sets it to the reading given; Last issues nothing.
+func TestClockRestoreRewind(t *testing.T) {
+	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+	ahead := form.NewHLC(now.Add(48*time.Hour).UnixMilli(), 3)
+	for _, tc := range []struct {
+		name string
+		do   func(c *form.Clock)
+		want form.HLC
+	}{
+		{"restore far ahead", func(c *form.Clock) { c.Restore(ahead) }, ahead},
+		{"restore never goes back", func(c *form.Clock) { c.Restore(ahead); c.Restore(ahead - 1) }, ahead},
+		{"rewind goes back", func(c *form.Clock) { c.Restore(ahead); c.Rewind(form.NewHLC(now.UnixMilli(), 0)) }, form.NewHLC(now.UnixMilli(), 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := form.NewClock(func() time.Time { return now })
+			tc.do(c)
+			if got := c.Last(); got != tc.want {
+				t.Fatalf("last %s, want %s", got, tc.want)
+			}
+			if got := c.Last(); got != tc.want {
+				t.Fatalf("Last issued a reading: %s", got)
+			}
+			if next := c.Now(); next != tc.want+1 {
+				t.Fatalf("next reading %s, want %s", next, tc.want+1)
+			}
+		})
+	}
+	// Observe, for a remote reading, still refuses one that far ahead.
+	c := form.NewClock(func() time.Time { return now })
+	if err := c.Observe(ahead); err == nil || c.Last() != 0 {
+		t.Fatalf("observe of a reading 48 h ahead: %v, last %s", err, c.Last())
+	}
+}

@@ -77,9 +77,18 @@
 // admin and their device, so it syncs and the audit trail names both), export (the
 // store's ZIP, streamed), the audit trail and its chain check, and purges. A purge
 // request and its approvals live in the registry (bucket "purges"); it runs when two
-// admins, distinct by user name and neither the requester, approved it: store.Purge
-// removes the data, keeps every audit entry and adds one per record naming the
-// request, requester, approvers and reason. Blobs no remaining record refers to are
+// admins, distinct by user name and neither the requester, approved it: its decision
+// (notice: tenant, request, time, record IDs; and requester, approvers, reason),
+// signed with the tenant key, is written to the purge log in the config folder
+// (<config>/purges/<tenant>/<request>.json, atomically, fsynced), then
+// store.ApplyPurgeNotice removes the data, keeps the notice and every audit entry and
+// adds one per record naming the request, requester, approvers and reason. Every
+// tenant store the server opens (a new process, a restore, a data folder rebuilt
+// empty) first carries out every logged purge it lacks, records it does not hold
+// included, and then gets a new epoch so devices reconcile; devices keep the notices
+// (pull answers carry them) and give back, through POST /v1/purges, those a server
+// lost with its log: only notices signed with the tenant key are taken (purgelog.go).
+// Blobs no remaining record refers to are
 // deleted; those that cannot be yet (no blob storage in this process) are listed in
 // the request and deleted by the next serve (SweepPurgedBlobs). On the command line
 // the operator names the admin with --user; it must be an admin user of the tenant.
@@ -98,7 +107,7 @@
 // Backups older than Backup.Retention go from both places, except the newest good.
 //
 // RestoreTenant (`fieldformsd restore`) checks a tenant's copy the same way, gives
-// it a new epoch, carries out again the purges done since (the registry lists them),
+// it a new epoch, carries out again every purge of the purge log it lacks,
 // takes the tenant offline (tenants.setOffline: its calls get 503), swaps the files
 // (the old database stays as replica.db.before-restore) and reopens it. Devices see
 // the new epoch, reconcile and push back what they wrote after the backup.
@@ -121,8 +130,10 @@
 //   - A purge that fails after store.Purge and before its orphaned blobs are listed
 //     (a crash in between) leaves those blobs in storage, unreferenced.
 //   - Backups keep purged records until they expire (Backup.Retention); a restore
-//     purges them again, but only records the backup holds: a record created and
-//     purged after the backup is not marked purged in the restored store.
+//     purges them again from the purge log. A damaged purge log file keeps its
+//     tenant from opening (the error names the file): a purge is never skipped.
+//   - A config folder lost with its purge log and tenant keys cannot check the
+//     devices' notices: purges are then known only to the devices that hold them.
 //   - The second copy of backups lives in the attachments' storage account.
 //   - The pinned certificate fingerprint of enrolment codes is the leaf's: replacing
 //     the certificate means enrolling the devices again unless it is CA-signed.

@@ -181,6 +181,9 @@ func (s *Server) Handler() http.Handler {
 		start := time.Now()
 		rid, _ := randomHex(8)
 		w.Header().Set(wire.HeaderRequestID, rid)
+		// The server's own clock, not the process's: devices measure their clock
+		// against it, and tests run the server on an injected clock.
+		w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 		rec := &statusRecorder{ResponseWriter: w}
 		info := &reqInfo{}
 		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))

@@ -120,7 +120,7 @@ func init() {
 		if _, err := s.id.tenantKey(a.Tenant); err != nil {
 			return nil, err
 		}
-		return s.reg.purges(a.Tenant)
+		return s.purgeList(a.Tenant)
 	})
 }
 
@@ -166,7 +166,7 @@ func (s *Server) handlePurgeList(w http.ResponseWriter, r *http.Request, c *call
 	if len(r.URL.Query()) > 0 {
 		return nil, badRequest("purge list takes no query parameters")
 	}
-	list, err := s.reg.purges(c.Tenant)
+	list, err := s.purgeList(c.Tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -277,11 +277,20 @@ func (s *Server) runPurge(ctx context.Context, t *tenant, by actor, e *purgeEntr
 	}
 	note := fmt.Sprintf("purge request %s, requested by %s, approved by %s: %s",
 		st.ID, st.Requester, strings.Join(approvers, " and "), st.Reason)
-	orphans, err := t.st.Purge(ctx, st.Records, by.user, by.device, note)
+	// The signed decision goes to the purge log, with the server's identity, before
+	// any data is removed: from then on the purge is carried out on every store this
+	// server opens, whatever happens to the data folder (purgelog.go).
+	d, err := s.decide(t.name, *e, "")
+	if err != nil {
+		s.log.Error("purge not logged, nothing removed; approving again retries it", "tenant", t.name, "request", st.ID, "err", err)
+		return fmt.Errorf("purge request %s: %w", st.ID, err)
+	}
+	res, err := t.st.ApplyPurgeNotice(ctx, d.Notice, by.user, by.device, note)
 	if err != nil {
 		s.log.Error("purge failed; approving again retries it", "tenant", t.name, "request", st.ID, "err", err)
 		return fmt.Errorf("purge request %s: %w", st.ID, err)
 	}
+	orphans := res.Orphans
 	// The attachments are gone for this tenant now, whatever happens to their blobs.
 	forget := make(map[string][]byte, len(orphans))
 	for _, a := range orphans {

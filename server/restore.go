@@ -356,56 +356,14 @@ type RestoreResult struct {
 	PurgesReapplied int `json:"purges_reapplied,omitempty"`
 }
 
-// reapplyPurges carries out again, on a restored store, the purges the registry
-// says were done: a backup taken before a purge still holds its records, and
-// restoring it must not bring them back (I5). Records the backup does not hold
-// (created after it) are left out. The attachments they alone used are forgotten,
-// as the purge did; their blobs were deleted by it.
+// reapplyPurges carries out again, on a restored store, every purge of the server's
+// purge log (purgelog.go) that the store does not hold: a backup taken before a purge
+// still holds its records, and restoring it must not bring them back (I10). Records
+// the backup does not hold (created after it) are remembered as purged all the same,
+// so a device that still holds one cannot push it back. The attachments they alone
+// used are forgotten, as the purge did; their blobs were deleted by it.
 func (s *Server) reapplyPurges(ctx context.Context, st *store.Store, tenantName, backupID string) (int, error) {
-	list, err := s.reg.purges(tenantName)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, p := range list {
-		if p.Done == nil {
-			continue
-		}
-		var ids []string
-		for _, id := range p.Records {
-			if purged, err := st.IsPurged(ctx, id); err != nil {
-				return n, err
-			} else if purged {
-				continue
-			}
-			if _, err := st.Get(ctx, id); err == nil {
-				ids = append(ids, id)
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return n, err
-			}
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		note := fmt.Sprintf("purge request %s (requested by %s, carried out %s) done again after the restore of backup %s",
-			p.ID, p.Requester, p.Done.UTC().Format(time.RFC3339), backupID)
-		orphans, err := st.Purge(ctx, ids, CLIDevice, CLIDevice, note)
-		if err != nil {
-			return n, fmt.Errorf("purge request %s: %w", p.ID, err)
-		}
-		forget := map[string][]byte{}
-		for _, a := range orphans {
-			forget[attachmentStateKey+a.SHA256] = nil
-		}
-		if len(forget) > 0 {
-			if err := st.SetState(ctx, forget); err != nil {
-				return n, err
-			}
-		}
-		n++
-		s.log.Info("purge done again on the restored store", "tenant", tenantName, "request", p.ID, "records", len(ids))
-	}
-	return n, nil
+	return s.applyPurgeLogN(ctx, tenantName, st, "carried out again after the restore of backup "+backupID)
 }
 
 // RestoreTenant replaces a tenant's store with its copy in a backup (an ID, or

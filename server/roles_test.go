@@ -72,6 +72,8 @@ func TestRoleMatrix(t *testing.T) {
 		"POST /v1/admin/purge/request": {body: `{"records":[],"reason":""}`, ok: []int{400}},
 		"POST /v1/admin/purge/approve": {body: `{"id":"` + form.NewID() + `"}`, ok: []int{404}},
 		"GET /v1/admin/purge":          {ok: []int{200}},
+		"GET /v1/purges":               {ok: []int{200}},
+		"POST /v1/purges":              {body: `{"notices":[]}`, ok: []int{200}},
 	}
 	roles := server.RouteRoles(ts.Server)
 	var patterns []string

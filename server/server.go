@@ -134,6 +134,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		stopBg:  make(chan struct{}),
 	}
 	s.act = newActivity(s)
+	s.tenants.onOpen = s.applyPurgeLog
 	if opts.Blob != nil {
 		if s.blob, err = newBlobStore(*opts.Blob, id.tenantKey); err != nil {
 			reg.close()

@@ -292,7 +292,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) (
 		}
 		s.metrics.pulls.Add(1)
 		s.act.seen(c.Tenant, c.Device, s.now(), true)
-		return wire.PullResponse{Records: []form.Record{}, Items: items, Purged: purged,
+		return wire.PullResponse{Records: []form.Record{}, Items: items, Purged: purged, Notices: noticesOf(r.Context(), c.t.st, purged),
 			Cursor: s.makeCursor(c, last), More: last < head, Server: s.serverInfo(r.Context(), c)}, nil
 	}
 	page, err := c.t.st.FeedPage(r.Context(), pos, limit)
@@ -310,7 +310,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) (
 	s.metrics.pulledRecords.Add(int64(len(page.Records)))
 	s.act.seen(c.Tenant, c.Device, s.now(), true)
 	return wire.PullResponse{
-		Records: page.Records, Purged: page.Purged,
+		Records: page.Records, Purged: page.Purged, Notices: noticesOf(r.Context(), c.t.st, page.Purged),
 		Cursor: s.makeCursor(c, page.Last), More: page.Last < head,
 		Server: s.serverInfo(r.Context(), c),
 	}, nil

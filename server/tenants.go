@@ -45,6 +45,9 @@ type tenants struct {
 	closed bool
 	// offline tenants are being restored: their store is not opened (restore.go).
 	offline map[string]bool
+	// onOpen runs on a store just opened, before its epoch is read and before it
+	// serves: it carries out the purges the server's identity keeps (purgelog.go).
+	onOpen func(ctx context.Context, name string, st *store.Store) error
 }
 
 func newTenants(dataDir string, log *slog.Logger, now func() time.Time, lock time.Duration) *tenants {
@@ -78,6 +81,12 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", name, err)
+	}
+	if ts.onOpen != nil {
+		if err := ts.onOpen(ctx, name, st); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("tenant %s: %w", name, err)
+		}
 	}
 	t := &tenant{name: name, st: st, ledger: map[string]uint64{}}
 	if t.epoch, err = ensureEpoch(ctx, st); err != nil {

@@ -10,10 +10,37 @@
 // A background applier then moves journal entries into the bbolt database in batches;
 // every read first waits for the entries saved before it, so reads always see every
 // acknowledged save. On open, entries that were journalled but not yet applied are
-// applied; a torn entry at the journal's end (a save that never returned) is dropped.
+// applied; a torn entry at the journal's end (a save that never returned) is dropped,
+// with a warning naming its offset and size.
+//
+// # Journal damage
+//
+// A torn last entry is the only loss allowed: that save was never acknowledged. Every
+// other damage that may lose a save the database lacks makes Open fail with a
+// *JournalDamage (ErrJournalDamaged, also ErrCorrupt): one line naming the file, the
+// byte offset, what is wrong and how many saves are at stake, and changing nothing.
+// Told apart from a torn write: a missing or shortened journal, a frame that runs into
+// the end of the file, a zeroed or corrupt frame with valid frames of its generation
+// after it (found by scanning past the damage), numbers that skip a save, a journal
+// that begins after the database's last save, an unreadable header. Damage confined
+// to saves the database already holds is logged and harmless, and so is any damage to
+// the journal of a replica closed cleanly (Close marks the database when everything is
+// applied; the next open clears the mark). A database alone in a folder never opened
+// as a replica is a restored copy and needs no journal. Repair recovers the valid
+// frames, sets the damaged file aside, reports exactly the saves it could not recover
+// and makes a full reconcile with the server due.
 //
 // Bulk work (applying pulled or pushed records, templates, outbox bookkeeping) goes
 // straight to bbolt in one fsynced transaction per call.
+//
+// # Purges
+//
+// Purge and ApplyPurgeNotice remove records for good: data, index entries, pending
+// changes, dead letters, attachments no other record uses. Every audit entry stays
+// and one more a record says so. The IDs are remembered (bucket "purged"), so a
+// record that arrives later, or an edit, is refused with ErrPurged; the notice that
+// ordered it is kept (bucket "purgenotices", made when a replica of an earlier
+// release is opened), and a notice can name records the replica never held.
 //
 // # Search
 //

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -38,7 +40,10 @@ type journal struct {
 	gen   uint64
 	size  int64 // where the next frame goes
 	alloc int64 // bytes of the file that exist (zero-filled beyond size)
-	log   *slog.Logger
+	junk  bool  // something other than zeros follows size: reset must start a new generation
+	// notice is damage found at open that put no save at stake, for verify.
+	notice string
+	log    *slog.Logger
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -52,11 +57,26 @@ const (
 
 var journalMagic = []byte("FFJ1")
 
-// openJournal reads every whole frame of the current generation. A torn or unreadable
-// tail is a save that was never acknowledged (its fsync did not return), so it is cut
-// off; a bad frame followed by a good one is corruption and an error.
-func openJournal(path string, log *slog.Logger) (*journal, []*frame, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// openJournal opens the journal of a replica whose database holds every save up to
+// applied, and returns the frames it holds beyond that, in order. clean says the
+// database holds every save the journal ever held (the replica was closed cleanly,
+// or is new), so no damage to the journal can lose one. copyInPlace says the database
+// lies in a folder never opened as a replica (a restored backup): a missing journal
+// is expected.
+//
+// A torn frame at the end (a save whose fsync never returned, so never acknowledged)
+// is dropped with a warning. Any other damage that may lose a save beyond applied is
+// refused with a *JournalDamage naming it; see scanJournal and assessJournal for the
+// rules. Damage that loses nothing is logged. A refused journal is left as it was.
+func openJournal(path string, log *slog.Logger, now time.Time, applied uint64, clean, copyInPlace bool) (*journal, []*frame, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		if !clean && !copyInPlace {
+			return nil, nil, &JournalDamage{Path: path, Offset: -1, What: "is missing and the replica was not closed cleanly",
+				Applied: applied, Unknown: true}
+		}
+		return newJournal(path, 1)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
@@ -65,45 +85,91 @@ func openJournal(path string, log *slog.Logger) (*journal, []*frame, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &journal{f: f, log: log, alloc: int64(len(data))}
-	if len(data) < journalHeader || string(data[:4]) != string(journalMagic) ||
-		crc32.Checksum(data[4:12], castagnoli) != binary.LittleEndian.Uint32(data[12:16]) {
-		if len(data) > 0 && hasAnyData(data) {
+	sc := scanJournal(data)
+	fd := assessJournal(path, sc, applied)
+	if fd.atStake {
+		// A clean replica's journal holds nothing the database lacks; when it does
+		// (a database older than its journal), the mark does not hold either.
+		if !clean || len(fd.replay) > 0 {
 			f.Close()
-			return nil, nil, fmt.Errorf("journal %s: %w: unreadable header", path, ErrCorrupt)
+			return nil, nil, fd.damage
 		}
-		// A new journal, or one whose creation was cut short before any save.
-		if err := j.start(1); err != nil {
-			f.Close()
-			return nil, nil, err
+		// Every save is in the database: the damage loses nothing. The damaged
+		// file is kept for a person to look at.
+		f.Close()
+		kept, err := setAside(path, now.UTC().Format(stampLayout))
+		if err != nil {
+			return nil, nil, fmt.Errorf("journal: %w", err)
 		}
-		return j, nil, nil
+		notice := fmt.Sprintf("%s (no save was at stake: the replica was closed cleanly); kept as %s, a new journal started",
+			fd.damage.describe(), kept)
+		log.Warn("journal: "+notice, "file", path, "offset", fd.damage.Offset)
+		j, frames, err := newJournal(path, sc.gen+1)
+		if j != nil {
+			j.notice = notice
+		}
+		return j, frames, err
 	}
-	j.gen = binary.LittleEndian.Uint64(data[4:12])
-	var frames []*frame
-	off := journalHeader
-	for off < len(data) {
-		fr, n, ferr := readFrame(data[off:], j.gen)
-		if ferr == errEndOfLog {
-			break
-		}
-		if ferr != nil {
-			if hasFrameAfter(data[off+frameHeaderLen:], j.gen) {
-				f.Close()
-				return nil, nil, fmt.Errorf("journal %s at byte %d: %w: %v", path, off, ErrCorrupt, ferr)
-			}
-			log.Warn("journal: dropping a torn entry at the end", "offset", off)
-			break
-		}
-		frames = append(frames, fr)
-		off += n
+	var notice string
+	if fd.damage != nil {
+		notice = fd.damage.describe() + " (no save at stake: the database holds every save it touches)"
+		log.Warn("journal: "+notice, "file", path, "offset", fd.damage.Offset)
 	}
-	j.size = int64(off)
-	return j, frames, nil
+	if sc.torn != "" {
+		size := "unknown"
+		if sc.tornSize >= 0 {
+			size = fmt.Sprint(sc.tornSize)
+		}
+		log.Warn("journal: dropping a torn entry at the end (a save that was never acknowledged)",
+			"file", path, "offset", sc.tailOff, "size", size, "what", sc.torn)
+	}
+	j := &journal{f: f, log: log, alloc: int64(len(data)), gen: sc.gen, size: journalHeader, notice: notice}
+	if n := len(sc.frames); n > 0 {
+		j.size = int64(sc.frames[n-1].end)
+	}
+	// Anything but zeros after the last frame: start a new generation even if no
+	// frame is read, so the leftovers can never be taken for frames of this one.
+	j.junk = sc.torn != "" || len(sc.gaps) > 0 || len(sc.frames) == 0 && sc.tailOff < len(data) && hasAnyData(data[sc.tailOff:min(len(data), sc.tailOff+frameHeaderLen)])
+	return j, fd.replay, nil
+}
+
+// newJournal makes an empty journal at path, replacing anything there. It is made
+// whole beside path and renamed into place, so a crash never leaves a journal.log
+// that is half made (which would read as a cut one).
+func newJournal(path string, gen uint64) (*journal, []*frame, error) {
+	tmp := path + ".new"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &journal{f: f, log: slog.New(slog.DiscardHandler)}
+	if err := j.start(max(gen, 1)); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, nil, err
+	}
+	// Closed before the rename, which Windows refuses for an open file.
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	if j.f, err = os.OpenFile(path, os.O_RDWR, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("journal: %w", err)
+	}
+	return j, nil, nil
 }
 
 var errEndOfLog = errors.New("end of log")
 
+// readFrame reads the frame of generation gen at the start of b. errEndOfLog: zeros
+// or a whole frame of an earlier generation, where the log of this one ends.
 func readFrame(b []byte, gen uint64) (*frame, int, error) {
 	if len(b) < frameHeaderLen {
 		return nil, 0, errEndOfLog
@@ -128,22 +194,6 @@ func readFrame(b []byte, gen uint64) (*frame, int, error) {
 		return nil, 0, fmt.Errorf("entry: %w", err)
 	}
 	return &fr, frameHeaderLen + n, nil
-}
-
-// hasFrameAfter reports whether a valid frame of this generation starts anywhere in b:
-// a bad frame followed by a good one cannot be a torn tail.
-func hasFrameAfter(b []byte, gen uint64) bool {
-	var g [8]byte
-	binary.LittleEndian.PutUint64(g[:], gen)
-	for i := 8; i+8 <= len(b); i++ {
-		if string(b[i:i+8]) != string(g[:]) {
-			continue
-		}
-		if fr, _, err := readFrame(b[i-8:], gen); err == nil && fr != nil {
-			return true
-		}
-	}
-	return false
 }
 
 func hasAnyData(b []byte) bool {
@@ -172,7 +222,7 @@ func (j *journal) start(gen uint64) error {
 	if err := datasync(j.f); err != nil {
 		return fmt.Errorf("journal: fsync: %w", err)
 	}
-	j.gen, j.size = gen, journalHeader
+	j.gen, j.size, j.junk = gen, journalHeader, false
 	return nil
 }
 
@@ -219,7 +269,7 @@ func (j *journal) append(payload []byte) error {
 
 // reset empties the journal once everything in it is applied to bbolt.
 func (j *journal) reset() error {
-	if j.size == journalHeader {
+	if j.size == journalHeader && !j.junk {
 		return nil
 	}
 	return j.start(j.gen + 1)
@@ -265,6 +315,9 @@ func (s *Store) applier() {
 		batch := s.queue
 		s.amu.Unlock()
 
+		if hold := applyHold.Load(); hold != nil {
+			(*hold)()
+		}
 		err := s.db.Update(func(tx *bolt.Tx) error { return s.applyFrames(tx, batch) })
 		s.amu.Lock()
 		if err != nil {
@@ -385,3 +438,7 @@ func (s *Store) commitFrame(fr *frame) error {
 }
 
 var probeAppend func(time.Duration)
+
+// applyHold, when set (by tests), is called before the applier writes a batch: a
+// test holds saves unapplied, as a crash would leave them, by blocking in it.
+var applyHold atomic.Pointer[func()]

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -21,9 +23,10 @@ var ErrPurged = errors.New("record permanently deleted")
 var bucketPurged = []byte("purged") // record id → purgeMark
 
 type purgeMark struct {
-	Time   time.Time `json:"time"`
-	Actor  string    `json:"actor"`
-	Reason string    `json:"reason"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Reason  string    `json:"reason"`
+	Request string    `json:"request,omitempty"` // the purge notice that purged it, when known
 }
 
 // feed values of purged records start with this byte, which no record ID does.
@@ -42,74 +45,116 @@ func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 func (s *Store) Purge(ctx context.Context, ids []string, actor, device, reason string) ([]form.Attachment, error) {
 	var orphans []form.Attachment
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
-		purged := tx.Bucket(bucketPurged)
-		refs := map[string]form.Attachment{}
-		var todo []form.Record
-		for _, id := range ids {
-			if purged.Get([]byte(id)) != nil {
-				continue
-			}
-			r, err := getRecord(tx, id)
-			if err != nil {
-				return fmt.Errorf("purge %s: %w", id, err)
-			}
-			todo = append(todo, r)
-			if tpl, err := s.Template(form.TemplateKey{ID: r.Template, Version: r.Version}); err == nil {
-				for fid, fv := range r.Fields {
-					for _, at := range attachmentsOf(tpl, fid, fv.Value) {
-						refs[at.SHA256] = at
-					}
-				}
-			}
-		}
-		for _, r := range todo {
-			if err := s.removeRecord(tx, r.ID); err != nil {
-				return fmt.Errorf("purge %s: %w", r.ID, err)
-			}
-			mark, _ := json.Marshal(purgeMark{Time: s.now().UTC(), Actor: actor, Reason: reason})
-			if err := purged.Put([]byte(r.ID), mark); err != nil {
-				return err
-			}
-			if err := dropPending(tx, r.ID); err != nil {
-				return err
-			}
-			e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: actor, Device: device, Action: ActionPurge,
-				Record: r.ID, Note: reason, Prev: s.lastHash}
-			if err := a.appendAudit(tx, e); err != nil {
-				return err
-			}
-		}
-		if len(refs) == 0 {
-			return nil
-		}
-		// An attachment is content-addressed and may be shared: keep it while any other
-		// record refers to it. Purges are rare, so a scan of the raw records will do.
-		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.First(); k != nil && len(refs) > 0; k, v = c.Next() {
-			for sha := range refs {
-				if bytes.Contains(v, []byte(sha)) {
-					delete(refs, sha)
-				}
-			}
-		}
-		atts := tx.Bucket(bucketAttachments)
-		for sha, at := range refs {
-			if err := atts.Delete([]byte(sha)); err != nil {
-				return err
-			}
-			orphans = append(orphans, at)
-		}
-		return nil
+		var err error
+		orphans, _, err = s.purgeTx(tx, a, ids, purgeMark{Actor: actor, Reason: reason}, device, func(string, bool) string { return reason }, false)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.removeAttachmentFiles(orphans)
+	return orphans, nil
+}
+
+// purgeTx purges ids in a transaction: each record held is removed, each ID is
+// remembered as purged with mark, its pending changes are dropped and an audit entry
+// (note(id, held)) is added. IDs already purged are skipped. With unheldOK an ID the
+// replica does not hold is remembered too (a purge notice: the record may arrive
+// later); without, it is ErrNotFound. It returns the attachments no record refers to
+// any more, forgotten here, and the IDs whose data it removed.
+func (s *Store) purgeTx(tx *bolt.Tx, a *applier, ids []string, mark purgeMark, device string, note func(id string, held bool) string, unheldOK bool) ([]form.Attachment, []string, error) {
+	purged := tx.Bucket(bucketPurged)
+	refs := map[string]form.Attachment{}
+	type item struct {
+		id   string
+		held bool
+	}
+	var todo []item
+	for _, id := range ids {
+		if purged.Get([]byte(id)) != nil || slices.ContainsFunc(todo, func(it item) bool { return it.id == id }) {
+			continue
+		}
+		r, err := getRecord(tx, id)
+		if errors.Is(err, ErrNotFound) && unheldOK {
+			todo = append(todo, item{id, false})
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("purge %s: %w", id, err)
+		}
+		todo = append(todo, item{id, true})
+		if tpl, err := s.Template(form.TemplateKey{ID: r.Template, Version: r.Version}); err == nil {
+			for fid, fv := range r.Fields {
+				for _, at := range attachmentsOf(tpl, fid, fv.Value) {
+					refs[at.SHA256] = at
+				}
+			}
+		}
+	}
+	var removed []string
+	for _, it := range todo {
+		if it.held {
+			if err := s.removeRecord(tx, it.id); err != nil {
+				return nil, nil, fmt.Errorf("purge %s: %w", it.id, err)
+			}
+			removed = append(removed, it.id)
+		} else {
+			// Not held here: still a feed entry, so replicas that hold it learn of it.
+			feed := tx.Bucket(bucketFeed)
+			seq, err := feed.NextSequence()
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := feed.Put(u64(seq), append([]byte{purgedMark}, it.id...)); err != nil {
+				return nil, nil, err
+			}
+		}
+		m := mark
+		m.Time = s.now().UTC()
+		enc, _ := json.Marshal(m)
+		if err := purged.Put([]byte(it.id), enc); err != nil {
+			return nil, nil, err
+		}
+		if err := dropPending(tx, it.id); err != nil {
+			return nil, nil, err
+		}
+		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: mark.Actor, Device: device, Action: ActionPurge,
+			Record: it.id, Note: note(it.id, it.held), Prev: s.lastHash}
+		if err := a.appendAudit(tx, e); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(refs) == 0 {
+		return nil, removed, nil
+	}
+	// An attachment is content-addressed and may be shared: keep it while any other
+	// record refers to it. Purges are rare, so a scan of the raw records will do.
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, v := c.First(); k != nil && len(refs) > 0; k, v = c.Next() {
+		for sha := range refs {
+			if bytes.Contains(v, []byte(sha)) {
+				delete(refs, sha)
+			}
+		}
+	}
+	var orphans []form.Attachment
+	atts := tx.Bucket(bucketAttachments)
+	for _, sha := range slices.Sorted(maps.Keys(refs)) {
+		if err := atts.Delete([]byte(sha)); err != nil {
+			return nil, nil, err
+		}
+		orphans = append(orphans, refs[sha])
+	}
+	return orphans, removed, nil
+}
+
+// removeAttachmentFiles deletes the local bytes of attachments a purge forgot.
+func (s *Store) removeAttachmentFiles(orphans []form.Attachment) {
 	for _, at := range orphans {
 		if err := os.Remove(s.AttachmentPath(at.SHA256)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("purge: removing an attachment file failed", "err", err)
 		}
 	}
-	return orphans, nil
 }
 
 // removeRecord deletes a record, its metadata and its index entries, and leaves a

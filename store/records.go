@@ -408,6 +408,9 @@ func (s *Store) current(id string) (form.Record, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRecord(tx, id)
+		if errors.Is(err, ErrNotFound) && tx.Bucket(bucketPurged).Get([]byte(id)) != nil {
+			return fmt.Errorf("record %s: %w; it cannot be edited, deleted or restored", id, ErrPurged)
+		}
 		return err
 	})
 	return r, err

@@ -248,6 +248,35 @@ func RestoreSnapshot(snapshotFile, replicaDir string) error {
 	return nil
 }
 
+// MarkJournalDiscarded records in the closed database at dbPath that it is to be
+// opened without the journal it was made with: a backup or snapshot copy put in
+// place, which holds every save it has (a hot backup is taken after the journal is
+// applied), and whose journal is deliberately set aside. Without the mark, Open
+// refuses a replica whose journal is missing (saves may be at stake).
+func MarkJournalDiscarded(dbPath string) error {
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fmt.Errorf("%s: %w", filepath.Dir(dbPath), ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("mark journal discarded: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		m, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return m.Put(metaClean, []byte{1})
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("mark journal discarded: %w", err)
+	}
+	return nil
+}
+
 // oldReplica is what the replaced file says, when it can still be read.
 type oldReplica struct {
 	readable bool
@@ -347,6 +376,9 @@ func CheckDB(path string) (err error) {
 func checkReplica(dir string, old oldReplica) error {
 	ctx := context.Background()
 	if err := CheckDB(filepath.Join(dir, DBFile)); err != nil {
+		return err
+	}
+	if err := MarkJournalDiscarded(filepath.Join(dir, DBFile)); err != nil {
 		return err
 	}
 	st, err := Open(ctx, dir, Options{LockTimeout: time.Second})

@@ -42,12 +42,17 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketRecMeta, bucketByUpdated, bucketFeed,
 		bucketDocs, bucketSegments, bucketTemplates, bucketOutbox, bucketDead, bucketAudit,
-		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState, bucketPurged, bucketPendingRec}
+		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState, bucketPurged, bucketPendingRec, bucketNotices}
 
-	metaSchema   = []byte("schema")
-	metaDevice   = []byte("device")
-	metaApplied  = []byte("journal_applied") // last journal LSN applied to bbolt
-	metaClock    = []byte("clock")           // highest HLC issued, so a clock set back cannot reorder edits
+	metaSchema  = []byte("schema")
+	metaDevice  = []byte("device")
+	metaApplied = []byte("journal_applied") // last journal LSN applied to bbolt
+	// metaClean is present while the database holds every save the journal holds:
+	// written by Close after the applier drained (and for a new replica, and by
+	// Repair), deleted by the next open's replay transaction. A damaged or missing
+	// journal of a clean replica loses nothing.
+	metaClean    = []byte("journal_clean")
+	metaClock    = []byte("clock") // highest HLC issued, so a clock set back cannot reorder edits
 	metaRecCount = []byte("records")
 	metaDelCount = []byte("deleted")
 )
@@ -129,6 +134,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.InitialMmapSize == 0 {
 		opts.InitialMmapSize = 256 << 20
 	}
+	// A database alone in a folder never opened as a replica (no attachments
+	// folder yet) is a copy put in place, a restored backup: it has no journal.
+	_, aerr := os.Stat(filepath.Join(dir, AttachmentsDir))
+	copyInPlace := errors.Is(aerr, os.ErrNotExist)
 	if err := os.MkdirAll(filepath.Join(dir, AttachmentsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("open replica: %w", err)
 	}
@@ -152,7 +161,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		urgent:    make(chan struct{}, 1),
 	}
 	s.acond = sync.NewCond(&s.amu)
-	if err := s.init(ctx, opts.Device); err != nil {
+	if err := s.init(ctx, opts.Device, copyInPlace); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -160,34 +169,67 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) init(ctx context.Context, device string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error {
+	var applied uint64
+	var clean bool
+	// Read first and write only what is missing: a replica refused below (a damaged
+	// journal) is left exactly as it was.
+	var sv [4]byte
+	binary.BigEndian.PutUint32(sv[:], schemaVersion)
+	needWrite := false
+	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+			if tx.Bucket(b) == nil {
+				needWrite = true
+				return nil
 			}
 		}
 		m := tx.Bucket(bucketMeta)
 		if v := m.Get(metaSchema); v != nil && binary.BigEndian.Uint32(v) > schemaVersion {
 			return fmt.Errorf("replica schema %d is newer than this program (%d)", binary.BigEndian.Uint32(v), schemaVersion)
 		}
-		var sv [4]byte
-		binary.BigEndian.PutUint32(sv[:], schemaVersion)
-		if err := m.Put(metaSchema, sv[:]); err != nil {
-			return err
-		}
 		saved := string(m.Get(metaDevice))
-		switch {
-		case device == "" && saved == "":
-			device = form.NewID()
-		case device == "":
+		needWrite = string(m.Get(metaSchema)) != string(sv[:]) || saved == "" || device != "" && device != saved
+		if !needWrite {
 			device = saved
+			applied, clean = getU64(m, metaApplied), m.Get(metaClean) != nil
 		}
-		if !form.ValidDevice(device) {
-			return fmt.Errorf("device id %q: %w", device, ErrBadInput)
-		}
-		return m.Put(metaDevice, []byte(device))
+		return nil
 	})
+	if err == nil && needWrite {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			m := tx.Bucket(bucketMeta)
+			if v := m.Get(metaSchema); v != nil && binary.BigEndian.Uint32(v) > schemaVersion {
+				return fmt.Errorf("replica schema %d is newer than this program (%d)", binary.BigEndian.Uint32(v), schemaVersion)
+			}
+			if err := m.Put(metaSchema, sv[:]); err != nil {
+				return err
+			}
+			saved := string(m.Get(metaDevice))
+			switch {
+			case device == "" && saved == "":
+				device = form.NewID()
+			case device == "":
+				device = saved
+			}
+			if !form.ValidDevice(device) {
+				return fmt.Errorf("device id %q: %w", device, ErrBadInput)
+			}
+			if saved == "" && m.Get(metaApplied) == nil {
+				// A new replica: no journal has held anything yet.
+				if err := m.Put(metaClean, []byte{1}); err != nil {
+					return err
+				}
+			}
+			applied, clean = getU64(m, metaApplied), m.Get(metaClean) != nil
+			return m.Put(metaDevice, []byte(device))
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("open replica: %w", err)
 	}
@@ -195,15 +237,19 @@ func (s *Store) init(ctx context.Context, device string) error {
 	if err := s.loadTemplates(); err != nil {
 		return err
 	}
-	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log)
+	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, s.now(), applied, clean, copyInPlace)
 	if err != nil {
-		return fmt.Errorf("open replica: %w", err)
+		return fmt.Errorf("open replica %s: %w", s.dir, err)
 	}
 	s.journal = j
-	// Apply what the journal holds beyond the database, then start it afresh.
-	var applied uint64
+	// Apply what the journal holds beyond the database, then start it afresh. From
+	// here the journal may hold saves the database lacks: the replica is not clean.
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		applied = getU64(tx.Bucket(bucketMeta), metaApplied)
+		m := tx.Bucket(bucketMeta)
+		if err := m.Delete(metaClean); err != nil {
+			return err
+		}
+		applied = getU64(m, metaApplied)
 		var todo []*frame
 		for _, f := range frames {
 			if f.LSN > applied {
@@ -241,7 +287,9 @@ func (s *Store) init(ctx context.Context, device string) error {
 			s.lastHash = e.Hash
 		}
 		if v := tx.Bucket(bucketMeta).Get(metaClock); v != nil {
-			_ = s.clock.Observe(form.HLC(binary.BigEndian.Uint64(v)))
+			// This replica's own highest stamp, even one issued while the clock ran
+			// ahead: only Restamp may take the clock back.
+			s.clock.Restore(form.HLC(binary.BigEndian.Uint64(v)))
 		}
 		return nil
 	})
@@ -260,7 +308,15 @@ func (s *Store) Close() error {
 		s.wake()
 		s.amu.Unlock()
 		<-s.done
-		if e := s.journal.close(); e != nil {
+		if s.applyErr == nil && s.applied == s.written {
+			// Every save is in the database: say so, for the next open.
+			if e := s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketMeta).Put(metaClean, []byte{1})
+			}); e != nil {
+				err = fmt.Errorf("close replica: %w", e)
+			}
+		}
+		if e := s.journal.close(); e != nil && err == nil {
 			err = e
 		}
 		if e := s.db.Close(); e != nil && err == nil {
@@ -269,6 +325,10 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// JournalNotice is damage to the journal that Open found and that put no save at
+// stake (every save it touched was in the database), in one line; "" when none.
+func (s *Store) JournalNotice() string { return s.journal.notice }
 
 // Device is the device ID this replica stamps its edits with.
 func (s *Store) Device() string { return s.device }

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/fieldforms/fieldforms/sync/wire"
@@ -61,6 +62,9 @@ type Client struct {
 	log   *slog.Logger
 	// Last is what the latest response said about the server.
 	onServer func(wire.Server)
+	now      func() time.Time
+	clock    gosync.Mutex
+	offset   clockReading
 }
 
 // ClientOptions tune a Client; the zero value is fine.
@@ -74,6 +78,9 @@ type ClientOptions struct {
 	Timeout       time.Duration // per request; default 60 s
 	// RootCAs replaces the system roots, for tests with their own CA.
 	RootCAs *x509.CertPool
+	// Now is the device's wall clock, measured against the server's Date header;
+	// default time.Now. The replicator passes the replica's own clock.
+	Now func() time.Time
 }
 
 // TLSConfig is the device's TLS configuration for a server: the system's roots plus,
@@ -129,6 +136,9 @@ func NewClient(cred Credential, opts ClientOptions) (*Client, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 60 * time.Second
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	tr := opts.Transport
 	if tr == nil {
 		tlsCfg, err := TLSConfig(cred, opts.RootCAs)
@@ -145,7 +155,7 @@ func NewClient(cred Credential, opts ClientOptions) (*Client, error) {
 			// asks and decompresses by itself.
 		}
 	}
-	return &Client{base: u, token: cred.Token, log: opts.Logger,
+	return &Client{base: u, token: cred.Token, log: opts.Logger, now: opts.Now,
 		http: &http.Client{Transport: tr, Timeout: opts.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
@@ -190,11 +200,13 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	t0 := time.Now()
+	sent := c.now()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return wire.Server{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	c.noteClock(sent, c.now(), resp.Header.Get("Date"))
 	srv := serverFromHeaders(resp.Header)
 	c.log.Debug("call", "method", method, "path", path, "status", resp.StatusCode, "bytes", size, "took", time.Since(t0))
 	data, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxBodyBytes+1))

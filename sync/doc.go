@@ -6,7 +6,19 @@
 // temporary failures (network errors, 5xx, 429) retries with exponential backoff that
 // never gives up and honours Retry-After. A change the server refuses for good (a 4xx
 // for that change alone) goes to the replica's dead-letter list with the server's
-// reason, and the rest keep flowing.
+// reason, and the rest keep flowing. A change the server refuses because its record
+// was purged is not a dead letter: the record and the change are dropped (purge.go).
+//
+// Purges (I10): the server sends, with purged IDs, their signed purge notices; the
+// replica drops the records and keeps the notices, and never sends those IDs again.
+// When it reconciles, it first reads the server's notices and gives back those the
+// server lost.
+//
+// A change refused for clock skew is held, not lost: the replicator measures the
+// device's clock against the server's Date header, says in the status how far ahead
+// it is, does not send held changes again while it is wrong, and once it agrees with
+// the server's has the replica stamp them anew (store.Restamp) and sends them
+// (clockheal.go).
 //
 // It talks HTTPS only: a credential whose URL is not https is refused, and the only
 // certificates trusted are the system's roots and, for a self-signed server, the one

@@ -24,6 +24,10 @@ func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all 
 	if err := r.syncTemplates(ctx, c); err != nil {
 		return err
 	}
+	// Purges before records: a purged record is dropped here, never offered again.
+	if err := r.exchangeNotices(ctx, c, rep); err != nil {
+		return err
+	}
 	toPush := map[string]bool{}
 	toFetch := map[string]bool{}
 	var cursor string
@@ -120,7 +124,7 @@ func (r *Replicator) catchUp(ctx context.Context, c *Client, cursor string, rep 
 		if err := r.fetch(ctx, c, differ, rep); err != nil {
 			return "", err
 		}
-		if err := r.applyPurged(ctx, resp.Purged, rep); err != nil {
+		if err := r.applyPurged(ctx, resp.Purged, resp.Notices, rep); err != nil {
 			return "", err
 		}
 		cursor = resp.Cursor
@@ -222,6 +226,11 @@ func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, r
 		for i, res := range resp.Results {
 			if res.Status == wire.StatusRejected && i < len(recs) {
 				r.log.Warn("server refused a record while rebuilding", "record", recs[i].ID, "code", res.Code, "reason", res.Message)
+				if res.Code == wire.CodePurged {
+					if err := r.refusedAsPurged(ctx, recs[i].ID); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		done += n

@@ -27,10 +27,10 @@ const (
 	keyCursor      = "sync/cursor"
 	keyAcked       = "sync/acked"
 	keyLastSuccess = "sync/last_success"
-	keyReconcile   = "sync/reconcile"     // set while a reconcile is due, so a crash resumes it
-	keyTemplates   = "sync/templates"     // the server's templates tag and the replica's, when they last agreed
-	keyReported    = "sync/reported"      // the queue last reported to the server
-	keyTemplateSig = "sync/template-sig/" // + "id@version": the tenant's signature of that template version
+	keyReconcile   = store.KeyReconcileDue // set while a reconcile is due, so a crash resumes it; store.Repair sets it
+	keyTemplates   = "sync/templates"      // the server's templates tag and the replica's, when they last agreed
+	keyReported    = "sync/reported"       // the queue last reported to the server
+	keyTemplateSig = "sync/template-sig/"  // + "id@version": the tenant's signature of that template version
 )
 
 // ErrNotEnrolled: the replica has no credential yet.
@@ -66,6 +66,7 @@ type Status struct {
 	Epoch       string
 	Server      string
 	Progress    *Progress
+	Clock       ClockStatus // the device's clock against the server's; changes held for it
 }
 
 // Options tune a Replicator. The zero value works.
@@ -177,7 +178,11 @@ func (r *Replicator) session(ctx context.Context) (*Client, Credential, error) {
 	if err != nil {
 		return nil, Credential{}, err
 	}
-	c, err := NewClient(cred, r.opts.Client)
+	co := r.opts.Client
+	if co.Now == nil {
+		co.Now = r.st.WallClock // the clock the replica stamps with is the one to measure
+	}
+	c, err := NewClient(cred, co)
 	if err != nil {
 		return nil, Credential{}, err
 	}
@@ -265,6 +270,7 @@ func (r *Replicator) loop(ctx context.Context) {
 // Report says what one sync did.
 type Report struct {
 	Pushed, DeadLettered, Pulled, Purged int
+	Restamped                            int // changes stamped anew after the clock was set right
 	Reconciled                           bool
 	RecordsPushedByReconcile             int
 	RecordsFetchedByReconcile            int
@@ -303,18 +309,34 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 		_ = r.st.SetState(ctx, map[string][]byte{keyLastSuccess: []byte(now.Format(time.RFC3339Nano))})
 	}
 	last, _ := r.st.State(ctx, keyLastSuccess)
+	clock, _ := ClockInfo(ctx, r.st)
+	var refused []store.DeadLetter // for other reasons than the clock
+	clock.Held = 0
+	for _, d := range dead {
+		if isClockSkew(d) {
+			clock.Held++
+		} else {
+			refused = append(refused, d)
+		}
+	}
+	clockMsg := clock.Message(r.st.WallClock())
 	r.update(func(s *Status) {
-		s.Pending, s.DeadLetters, s.Epoch, s.Progress = pending, len(dead), string(epoch), nil
+		s.Pending, s.DeadLetters, s.Epoch, s.Progress, s.Clock = pending, len(dead), string(epoch), nil, clock
 		if t, perr := time.Parse(time.RFC3339Nano, string(last)); perr == nil {
 			s.LastSuccess = t
 		}
 		switch {
-		case err == nil && len(dead) > 0:
-			s.State, s.Message = StateError, fmt.Sprintf("%d change(s) refused by the server: %s", len(dead), dead[0].Reason)
+		case err == nil && len(refused) > 0:
+			s.State, s.Message = StateError, fmt.Sprintf("%d change(s) refused by the server: %s", len(refused), refused[0].Reason)
+			if clock.Held > 0 {
+				s.Message += "; " + clockMsg
+			}
+		case err == nil && clock.Held > 0:
+			s.State, s.Message = StateError, clockMsg
 		case err == nil && r.attachErr != nil:
 			s.State, s.Message = StateIdle, "attachments waiting to upload: "+r.attachErr.Error()
 		case err == nil:
-			s.State, s.Message = StateIdle, ""
+			s.State, s.Message = StateIdle, clockMsg
 		case errors.Is(err, context.Canceled):
 			s.State, s.Message = StateStopped, ""
 		case Temporary(err):
@@ -340,6 +362,9 @@ func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
 		}
 	}
 	if err := r.push(ctx, c, rep); err != nil {
+		return err
+	}
+	if err := r.healClock(ctx, c, rep); err != nil {
 		return err
 	}
 	if err := r.pull(ctx, c, rep); err != nil {
@@ -541,6 +566,11 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 		if err != nil || len(items) == 0 {
 			return err
 		}
+		if items, err = r.dropPurgedChanges(ctx, items); err != nil {
+			return err
+		} else if len(items) == 0 {
+			continue
+		}
 		req := wire.PushRequest{Changes: make([]wire.PushChange, len(items))}
 		for i, it := range items {
 			req.Changes[i] = wire.PushChange{Seq: it.Seq, Change: it.Change}
@@ -562,6 +592,16 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 				// The server lacks a template this replica has (a rebuilt server, a
 				// template new on this device): send the templates, then the change again.
 				missingTemplate = true
+				continue
+			}
+			if res.Status == wire.StatusRejected && res.Code == wire.CodePurged {
+				// Purged for good: drop the record and the change, never send it again.
+				if err := r.refusedAsPurged(ctx, items[i].Change.Record); err != nil {
+					return err
+				}
+				acked = append(acked, seq)
+				rep.Purged++
+				maxSeq = max(maxSeq, seq)
 				continue
 			}
 			switch res.Status {
@@ -658,7 +698,7 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 				}
 			}
 		}
-		if err := r.applyPurged(ctx, resp.Purged, rep); err != nil {
+		if err := r.applyPurged(ctx, resp.Purged, resp.Notices, rep); err != nil {
 			return err
 		}
 		if err := r.st.SetState(ctx, map[string][]byte{keyCursor: []byte(resp.Cursor)}); err != nil {
@@ -720,6 +760,8 @@ func (r *Replicator) Info(ctx context.Context) Status {
 		}
 	}
 	s.Pending, _ = r.st.PendingCount(ctx)
+	s.Clock, _ = ClockInfo(ctx, r.st)
+	s.Clock.Held, _ = r.heldForClock(ctx)
 	return s
 }
 
@@ -752,15 +794,4 @@ func (r *Replicator) skipKnown(ctx context.Context, recs []form.Record) ([]form.
 		}
 	}
 	return out, nil
-}
-
-// applyPurged drops the local copies of records permanently deleted on the server.
-func (r *Replicator) applyPurged(ctx context.Context, ids []string, rep *Report) error {
-	for _, id := range ids {
-		if _, err := r.st.Purge(ctx, []string{id}, "server", "server", "permanently deleted on the server"); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		rep.Purged++
-	}
-	return nil
 }

@@ -110,7 +110,9 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 		if msg == "STOPPING=1" {
 			break
 		}
-		if msg != "WATCHDOG=1" {
+		// A health check slower than its 100 ms budget on a loaded machine says
+		// STATUS=unhealthy and later STATUS=serving: not what this waits for.
+		if msg != "WATCHDOG=1" && !strings.HasPrefix(msg, "STATUS=") {
 			t.Fatalf("got %q waiting for STOPPING=1; log: %s", msg, log.String())
 		}
 	}

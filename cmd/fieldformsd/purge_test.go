@@ -206,6 +206,12 @@ func TestPurgeAndAudit(t *testing.T) {
 	if len(list) != 2 || list[0].ID != req2 || list[0].Done == nil || list[1].Done == nil {
 		t.Fatalf("purge list --json: %+v", list)
 	}
+	// Both decisions are kept with the server's identity, and listed as such.
+	for _, st := range list {
+		if _, err := os.Stat(filepath.Join(root, "config", "purges", "acme", st.ID+".json")); err != nil || !st.Logged {
+			t.Errorf("purge %s: logged %v, in the config folder: %v", st.ID, st.Logged, err)
+		}
+	}
 	out = mustRun(t, "audit", "--tenant", "acme", "--record", r1, cfg, data)
 	if !strings.Contains(out, "purge") || !strings.Contains(out, "fieldformsd") || !strings.Contains(out, req1) {
 		t.Fatalf("audit --record after purge: %q", out)

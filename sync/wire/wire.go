@@ -14,6 +14,12 @@
 // created and changes when it is lost or restored; a device that sees a new epoch, or
 // an AckedThrough below what it knows the server acknowledged, reconciles.
 //
+// Every response's Date header is read from the server's clock; devices measure
+// their own clock against it. A change whose stamps lie more than form.MaxClockSkew
+// ahead of the server's clock is refused with clock_skew and nothing of it is
+// applied, so the device may send it again, under the same change ID, with new
+// stamps once its clock is right.
+//
 // # Endpoints
 //
 //	POST /v1/enroll                  EnrollRequest → EnrollResponse (no token: the code is the credential)
@@ -27,6 +33,8 @@
 //	POST /v1/attachments/commit      CommitAttachment → CommitAttachmentResponse
 //	GET  /v1/attachments/{sha256}    → AttachmentURL (read-only, short-lived)
 //	POST /v1/status                  DeviceStatus → StatusResponse (queue depth, for monitoring)
+//	GET  /v1/purges?after=&limit=    → PurgeNotices (the tenant's signed purge notices; purge.go)
+//	POST /v1/purges                  PurgeNoticesPush → PurgeNoticesResponse (notices a server lost)
 //
 // Admin endpoints (the token's user must be an admin):
 //
@@ -52,7 +60,9 @@
 // ?record=). A purge request names records and a reason; it runs when two admins other
 // than the requester, distinct from each other by user name, approve it (the
 // requester's approval is 403; a repeated approval counts once; an approval of a done
-// request by a new admin is 409). Devices learn of purges from PullResponse.Purged.
+// request by a new admin is 409). Devices learn of purges from PullResponse.Purged and
+// keep the signed PullResponse.Notices; a push of a change to a purged record is
+// rejected with CodePurged, and the device drops the record and the change.
 //
 // Unauthenticated and without data:
 //
@@ -200,7 +210,8 @@ type PushResult struct {
 }
 
 // PushResponse answers a push. AckedThrough in Server counts rejected changes as
-// received: they will not come again.
+// received; only one refused for clock_skew may come again, once the device's clock
+// is right, with new stamps under the same change ID and sequence.
 type PushResponse struct {
 	Results []PushResult `json:"results"`
 	Server  Server       `json:"server"`
@@ -214,9 +225,12 @@ type PullResponse struct {
 	Records []form.Record `json:"records"`
 	Items   []Item        `json:"items,omitempty"`
 	Purged  []string      `json:"purged,omitempty"` // record IDs permanently deleted: drop local copies
-	Cursor  string        `json:"cursor"`           // pass back to continue
-	More    bool          `json:"more"`
-	Server  Server        `json:"server"`
+	// Notices are the signed purge notices of the Purged IDs, for devices to keep
+	// (servers of an earlier release send none).
+	Notices []form.PurgeNotice `json:"notices,omitempty"`
+	Cursor  string             `json:"cursor"` // pass back to continue
+	More    bool               `json:"more"`
+	Server  Server             `json:"server"`
 }
 
 // Range is a half-open range of record IDs [From, To); "" is open at that end.
@@ -441,6 +455,11 @@ type PurgeStatus struct {
 	// BlobsPending counts attachment blobs of purged records still to be deleted
 	// from blob storage (a running server with blob storage deletes them).
 	BlobsPending int `json:"blobs_pending,omitempty"`
+	// Logged: the signed decision is kept in the server's purge log (its config
+	// folder), so the purge is carried out again after a restore or a lost data
+	// folder. A purge listed from the log alone (the data folder was lost) has no
+	// request time and approvals' devices.
+	Logged bool `json:"logged,omitempty"`
 }
 
 // Approval is one admin's approval.
