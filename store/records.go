@@ -405,7 +405,7 @@ func (s *Store) current(id string) (form.Record, error) {
 		return d.rec.Clone(), nil
 	}
 	var r form.Record
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.dbView(func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRecord(tx, id)
 		return err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -68,6 +69,9 @@ type Options struct {
 	// InitialMmapSize is passed to bbolt; a large value avoids remapping as the file
 	// grows. Default 256 MiB.
 	InitialMmapSize int
+	// DamageAdvice ends the message of a DamageError: what to do about a damaged
+	// database. Default DefaultDamageAdvice.
+	DamageAdvice string
 }
 
 // Store is an open replica. It is safe for concurrent use.
@@ -106,6 +110,11 @@ type Store struct {
 	templates    map[form.TemplateKey]*form.Template
 	templatesTag string // cached TemplatesTag; "" when it must be computed
 
+	// damaged is set once bbolt has failed on damage (a panic or a memory fault
+	// caught by guard); from then on nothing is written to the file.
+	damaged atomic.Pointer[DamageError]
+	advice  string
+
 	closeOnce sync.Once
 }
 
@@ -129,14 +138,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.InitialMmapSize == 0 {
 		opts.InitialMmapSize = 256 << 20
 	}
+	if opts.DamageAdvice == "" {
+		opts.DamageAdvice = DefaultDamageAdvice
+	}
 	if err := os.MkdirAll(filepath.Join(dir, AttachmentsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("open replica: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{
-		Timeout:         opts.LockTimeout,
-		InitialMmapSize: opts.InitialMmapSize,
-		FreelistType:    bolt.FreelistMapType,
-	})
+	// bbolt maps the file and trusts it: a cut file makes it read past the end of
+	// the mapping (SIGBUS). Check it first, with plain reads.
+	if err := checkDBFile(dir, opts.DamageAdvice); err != nil {
+		return nil, fmt.Errorf("open replica: %w", err)
+	}
+	db, err := openBolt(filepath.Join(dir, DBFile), opts)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open replica %s: %w", dir, ErrInUse)
 	}
@@ -144,7 +157,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open replica %s: %w", dir, err)
 	}
 	s := &Store{
-		dir: dir, db: db, log: opts.Logger, now: opts.Now,
+		dir: dir, db: db, log: opts.Logger, now: opts.Now, advice: opts.DamageAdvice,
 		clock:     form.NewClock(opts.Now),
 		dirty:     map[string]dirtyRecord{},
 		templates: map[form.TemplateKey]*form.Template{},
@@ -161,7 +174,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context, device string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.dbUpdate(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -202,7 +215,7 @@ func (s *Store) init(ctx context.Context, device string) error {
 	s.journal = j
 	// Apply what the journal holds beyond the database, then start it afresh.
 	var applied uint64
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.dbUpdate(func(tx *bolt.Tx) error {
 		applied = getU64(tx.Bucket(bucketMeta), metaApplied)
 		var todo []*frame
 		for _, f := range frames {
@@ -229,7 +242,7 @@ func (s *Store) init(ctx context.Context, device string) error {
 		return fmt.Errorf("open replica: %w", err)
 	}
 	s.nextLSN, s.written, s.applied = applied+1, applied, applied
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.dbView(func(tx *bolt.Tx) error {
 		// The outbox's sequence is the highest number acked: numbers are never reused.
 		s.nextOut = max(lastKey(tx.Bucket(bucketOutbox), tx.Bucket(bucketDead)), tx.Bucket(bucketOutbox).Sequence()) + 1
 		s.nextAudit = lastKey(tx.Bucket(bucketAudit)) + 1
@@ -284,7 +297,7 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := s.barrier(ctx); err != nil {
 		return err
 	}
-	return s.db.View(fn)
+	return s.dbView(fn)
 }
 
 // update runs fn in a write transaction of its own, after the journal has drained and
@@ -295,7 +308,7 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := s.barrier(ctx); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return s.dbUpdate(fn)
 }
 
 // barrier waits until everything journalled so far is in bbolt.

@@ -96,7 +96,7 @@ func (s *Store) Templates() []*form.Template {
 }
 
 func (s *Store) loadTemplates() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.dbView(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTemplates).ForEach(func(k, v []byte) error {
 			t, err := form.ParseTemplate(v)
 			if err != nil {
