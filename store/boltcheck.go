@@ -441,3 +441,17 @@ func checkPages(path, advice string, limit int) (problems []error) {
 	}
 	return problems
 }
+
+// CheckFile makes the checks Open makes before bbolt maps a database file: meta
+// pages, length, root and freelist pages. It returns a *DamageError for damage,
+// nil for a file bbolt can map; pages deeper in the file are not read (CheckDB and
+// Verify read them all).
+func CheckFile(path string) error {
+	return guarded(path, "", func() error {
+		b, err := openBoltFile(path, "")
+		if err != nil {
+			return err
+		}
+		return b.close()
+	})
+}
