@@ -86,6 +86,8 @@ type boltFile struct {
 	psize  int64
 	meta   boltMeta
 	advice string
+	// visited holds the pages the walk has read (SalvageDB scans the others).
+	visited map[uint64]bool
 }
 
 func (b *boltFile) damage(what, where string) *DamageError {
@@ -144,6 +146,14 @@ func openBoltFile(path, advice string) (*boltFile, error) {
 }
 
 func (b *boltFile) check() error {
+	if err := b.readMetas(); err != nil {
+		return err
+	}
+	return b.checkBounds()
+}
+
+// readMetas finds the meta page bbolt would use and the page size.
+func (b *boltFile) readMetas() error {
 	st, err := b.f.Stat()
 	if err != nil {
 		return err
@@ -190,6 +200,13 @@ func (b *boltFile) check() error {
 	if m.pgid < 3 || m.pgid > uint64(1)<<48 {
 		return b.damage(fmt.Sprintf("the meta page's high-water mark is page %d", m.pgid), "")
 	}
+	return nil
+}
+
+// checkBounds checks the file's length, the root page and the freelist against the
+// meta page.
+func (b *boltFile) checkBounds() error {
+	m := b.meta
 	if need := int64(m.pgid) * b.psize; b.size < need {
 		return b.damage(fmt.Sprintf("the file is cut: %d bytes, but its pages reach %d bytes", b.size, need),
 			fmt.Sprintf("page %d, offset %d", b.size/b.psize, b.size))
@@ -243,6 +260,11 @@ func (b *boltFile) page(id uint64, flags uint16) ([]byte, error) {
 	buf := make([]byte, int64(overflow+1)*b.psize)
 	if _, err := b.f.ReadAt(buf, int64(id)*b.psize); err != nil {
 		return nil, b.damage("page cannot be read: "+err.Error(), b.at(id))
+	}
+	if b.visited != nil {
+		for i := range overflow + 1 {
+			b.visited[id+i] = true
+		}
 	}
 	return buf, nil
 }
@@ -343,6 +365,7 @@ func (b *boltFile) walkBucket(path []string, value []byte, fn func(path []string
 		}
 		for _, e := range entries {
 			if e.bucket {
+				fn(path, e) // the bucket's header: its root and sequence
 				sub := append(append([]string(nil), path...), string(e.key))
 				b.walkBucketAt(sub, e.value, fn, bad, depth+1)
 				continue

@@ -253,3 +253,72 @@ func sparseCopy(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// SalvageDB copies what a damaged database still holds into a new replica: all of
+// it from a sound file, and from a file with zeroed pages everything else, naming
+// what it lost.
+func TestSalvageDB(t *testing.T) {
+	ctx := context.Background()
+	base, want := damageBase(t, 60)
+	pages := highWater(t, filepath.Join(base, store.DBFile))
+	for _, tc := range []struct {
+		name   string
+		damage func(db string)
+	}{
+		{"sound", func(string) {}},
+		{"a page zeroed", func(db string) { rewrite(t, db, pages/2*4096, make([]byte, 4096)) }},
+		{"a third of the pages zeroed", func(db string) {
+			for p := int64(2); p < pages; p += 3 {
+				rewrite(t, db, p*4096, make([]byte, 4096))
+			}
+		}},
+		{"cut in half", func(db string) { os.Truncate(db, pages/2*4096) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := damagedCopy(t, base, tc.damage)
+			into := t.TempDir()
+			rep, err := store.SalvageDB(ctx, filepath.Join(dir, store.DBFile), into, store.Options{})
+			if err != nil {
+				t.Fatalf("salvage: %v", err)
+			}
+			s, err := store.Open(ctx, into, store.Options{})
+			if err != nil {
+				t.Fatalf("open the salvaged replica: %v", err)
+			}
+			defer s.Close()
+			if tc.name != "cut in half" && (s.Device() != "dev-test" || rep.Device != "dev-test") {
+				t.Errorf("device %q (report %q), want dev-test", s.Device(), rep.Device)
+			}
+			got := 0
+			err = s.ForEach(ctx, func(r form.Record) error {
+				got++
+				if want[r.ID] != r.Rev() {
+					t.Errorf("salvaged record %s has rev %s, want %s", r.ID, r.Rev(), want[r.ID])
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != rep.Records {
+				t.Errorf("the report says %d records, the replica holds %d", rep.Records, got)
+			}
+			if tc.name == "sound" {
+				if got != len(want) || !rep.OK() || rep.Outbox != len(want) || rep.AuditEntries < len(want) {
+					t.Fatalf("from a sound file: %d of %d records, report %+v", got, len(want), rep)
+				}
+				if v := mustVerify(t, s); !v.OK() {
+					t.Fatalf("the salvaged replica does not verify: %v", v.Problems)
+				}
+				return
+			}
+			if rep.OK() {
+				t.Fatalf("damage, yet nothing reported lost: %+v", rep)
+			}
+			if got == 0 && tc.name == "a page zeroed" {
+				t.Fatalf("nothing salvaged from a file with one page zeroed: %+v", rep)
+			}
+			t.Logf("%s: %d of %d records salvaged; lost: %d lines, the first: %s", tc.name, got, len(want), len(rep.Lost), rep.Lost[0])
+		})
+	}
+}
