@@ -242,9 +242,17 @@ func (b *boltFile) scan(found map[string][]kv) {
 		if err != nil {
 			continue
 		}
-		for _, e := range entries {
+		for len(entries) > 0 {
+			e := entries[0]
+			entries = entries[1:]
 			switch {
 			case e.bucket:
+				// An inline bucket (the meta bucket, often) lies inside the value.
+				if len(e.value) > 16 && le.Uint64(e.value) == 0 {
+					if _, inner, _, err := b.node(e.value[16:], b.at(id)); err == nil {
+						entries = append(entries, inner...)
+					}
+				}
 			case string(e.key) == string(metaDevice) && form.ValidDevice(string(e.value)):
 				found[string(bucketMeta)] = append(found[string(bucketMeta)], e)
 			case len(e.value) > 0 && e.value[0] == '{' && len(e.key) > 8:
