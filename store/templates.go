@@ -100,7 +100,7 @@ func (s *Store) loadTemplates() error {
 		return tx.Bucket(bucketTemplates).ForEach(func(k, v []byte) error {
 			t, err := form.ParseTemplate(v)
 			if err != nil {
-				return fmt.Errorf("load template %q: %w", k, err)
+				return fmt.Errorf("load template %q: %w: %v", k, ErrCorrupt, err)
 			}
 			s.templates[t.Key()] = t
 			return nil
