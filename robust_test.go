@@ -498,4 +498,3 @@ func robustCopy(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
-
