@@ -343,3 +343,44 @@ func rootPage(t *testing.T, db string) int64 {
 	}
 	return int64(le(meta + 16))
 }
+
+// Damage met while the replica is open (pages overwritten under it) is an error,
+// and from then on the store writes nothing: a save fails rather than write into a
+// damaged file.
+func TestDamageFoundWhileOpenStopsWrites(t *testing.T) {
+	ctx := context.Background()
+	base, _ := damageBase(t, 60)
+	db := filepath.Join(base, store.DBFile)
+	pages, root := highWater(t, db), rootPage(t, db)
+	s, err := store.Open(ctx, base, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	orig, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig = orig[:pages*4096]
+	for p := int64(2); p < pages; p++ {
+		if p != root {
+			rewrite(t, db, p*4096, make([]byte, 4096))
+		}
+	}
+	err = s.ForEach(ctx, func(form.Record) error { return nil })
+	if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), store.DBFile) {
+		t.Fatalf("reading zeroed pages: %v, want ErrDamaged naming the file", err)
+	}
+	if s.Damaged() == nil {
+		t.Fatal("the store does not remember the damage")
+	}
+	// Even with the pages back as they were, nothing more is written.
+	rewrite(t, db, 0, orig)
+	if err := s.SetState(ctx, map[string][]byte{"k": []byte("v")}); !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("a write into a damaged replica: %v, want ErrDamaged", err)
+	}
+	_, err = s.Save(ctx, store.Edit{Template: inspection, Values: complete("S-99999", "Ana", "after"), Author: "ana"})
+	if !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("a save into a damaged replica: %v, want ErrDamaged", err)
+	}
+}
