@@ -85,3 +85,24 @@ func TestDamagedTenantOfflineAlone(t *testing.T) {
 		t.Fatalf("still offline after the restore: %+v", rd)
 	}
 }
+
+// A cut registry is refused in one line naming it; bbolt alone faults (SIGBUS) as
+// it maps it.
+func TestDamagedRegistryRefused(t *testing.T) {
+	opts := dirs(t)
+	ts := startServer(t, opts)
+	ts.addTenant(t, "acme")
+	ts.stop()
+	path := filepath.Join(opts.DataDir, server.RegistryFile)
+	if err := os.Truncate(path, 2*4096+100); err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.Open(context.Background(), opts)
+	if err == nil {
+		s.Close()
+		t.Fatal("a cut registry opened")
+	}
+	if !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %q: want one line naming %s", err, path)
+	}
+}
