@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -382,5 +383,48 @@ func TestDamageFoundWhileOpenStopsWrites(t *testing.T) {
 	_, err = s.Save(ctx, store.Edit{Template: inspection, Values: complete("S-99999", "Ana", "after"), Author: "ana"})
 	if !errors.Is(err, store.ErrDamaged) {
 		t.Fatalf("a save into a damaged replica: %v, want ErrDamaged", err)
+	}
+}
+
+// A flipped bit in a record's metadata (its rev, here) is refused by a list instead
+// of listed: the metadata carries a checksum.
+func TestDamagedRecordMetadataRefused(t *testing.T) {
+	ctx := context.Background()
+	base, want := damageBase(t, 20)
+	var id, rev string
+	for id, rev = range want {
+		break
+	}
+	raw, err := hex.DecodeString(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := damagedCopy(t, base, func(db string) {
+		b, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := bytes.Index(b, raw)
+		if off < 0 {
+			t.Fatalf("rev of %s not found in the file", id)
+		}
+		rewrite(t, db, int64(off+3), []byte{b[off+3] ^ 0x10})
+	})
+	s, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	page, err := s.List(ctx, 0, 100)
+	if err == nil {
+		for _, it := range page.Items {
+			if it.ID == id && it.Rev != rev {
+				t.Fatalf("record %s listed at rev %s, saved at %s", id, it.Rev, rev)
+			}
+		}
+		t.Fatalf("the damage went unseen: %d items", len(page.Items))
+	}
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), store.DBFile) {
+		t.Fatalf("list: %v, want ErrCorrupt naming the file", err)
 	}
 }
