@@ -276,11 +276,31 @@ func (s *Store) Close() error {
 		if e := s.journal.close(); e != nil {
 			err = e
 		}
-		if e := s.db.Close(); e != nil && err == nil {
+		if e := s.closeDB(); e != nil && err == nil {
 			err = e
 		}
 	})
 	return err
+}
+
+// closeDB closes bbolt. After damage it waits a moment at most: a write
+// transaction that panicked while rolling back leaves bbolt's writer lock held, and
+// its Close would wait for ever; the file is then left to the process's end.
+func (s *Store) closeDB() error {
+	if s.damaged.Load() == nil {
+		return s.db.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.db.Close() }()
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		s.log.Warn("the damaged database did not close; it stays open until the program ends", "file", s.dbPath())
+		return nil
+	}
 }
 
 // Device is the device ID this replica stamps its edits with.
