@@ -53,7 +53,9 @@ var (
 	metaDelCount = []byte("deleted")
 )
 
-const schemaVersion = 1
+// schemaVersion 2: record metadata carries a checksum (records.go). A program of
+// schema 1 would take those entries for damage; it refuses the replica instead.
+const schemaVersion = 2
 
 // Options configure a store. The zero value works.
 type Options struct {
