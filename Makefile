@@ -19,7 +19,7 @@ AZURITE_BIN := $(CURDIR)/$(AZURITE_DIR)/node_modules/.bin/azurite-blob
 # internal/azurite starts the binary this names; set it to use another one.
 export AZURITE_BLOB ?= $(AZURITE_BIN)
 
-.PHONY: deps apt-deps build run test bench crash fmt-check clean
+.PHONY: deps apt-deps build run test bench crash robust fmt-check clean
 .PHONY: windows wine-test ios-check mingw-deps wine-deps
 
 deps: apt-deps $(AZURITE_STAMP)
@@ -115,6 +115,18 @@ crash: deps
 		tail -50 $$tmp/crash.log >&2; exit 1; \
 	fi; \
 	$(FIGURES) $$tmp/crash.log
+
+# robust damages copies of a real device replica and a real server's tenant file at
+# hundreds of offsets (bit flips, zeroed pages, cuts, deletion, journal faults), runs
+# the commands and the server on each (robust_test.go), and prints robust_cases,
+# robust_crashes, robust_silent_losses and robust_clear_refusals; it fails on any
+# crash or silent loss. A short run of the same test is part of `make test`.
+robust: deps
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	if ! FIELDFORMS_ROBUST=full $(GO) test -v -count=1 -timeout 90m -run '^TestRobustDamage$$' . > $$tmp/robust.log 2>&1; then \
+		grep -E 'robust_|robust_test.go' $$tmp/robust.log | tail -60 >&2; exit 1; \
+	fi; \
+	$(FIGURES) $$tmp/robust.log
 
 fmt-check:
 	@files=$$(find . -path ./.git -prune -o -path ./tools -prune -o -path ./bin -prune -o -name '*.go' -print); \

@@ -61,11 +61,16 @@ func repairReplica(e *cliEnv, asJSON bool) error {
 	if rep.DatabaseDamage != "" {
 		fmt.Fprintf(w, "database       damaged: %s\n", oneLine(rep.DatabaseDamage))
 		if d := rep.Database; d != nil {
-			if d.Snapshot != "" {
+			switch {
+			case d.Salvaged > 0 && d.Snapshot != "":
+				fmt.Fprintf(w, "database       %d records salvaged from the damaged file, merged with snapshot %s\n", d.Salvaged, d.Snapshot)
+			case d.Salvaged > 0:
+				fmt.Fprintf(w, "database       %d records salvaged from the damaged file (no snapshot to merge)\n", d.Salvaged)
+			case d.Snapshot != "":
 				fmt.Fprintf(w, "database       restored from snapshot %s\n", d.Snapshot)
 			}
-			if d.Salvaged > 0 {
-				fmt.Fprintf(w, "database       %d records salvaged from the damaged file\n", d.Salvaged)
+			for _, u := range d.Unreadable {
+				fmt.Fprintf(w, "unreadable     %s\n", oneLine(u))
 			}
 			fmt.Fprintf(w, "database       the damaged file is kept as %s\n", d.Kept)
 		}

@@ -45,6 +45,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldforms/fieldforms/store"
 )
 
 // BackupOptions configure backups. With Dir empty there are none: no schedule, and
@@ -482,6 +484,12 @@ func (b *backups) write(ctx context.Context, id string, now time.Time, dir strin
 	}
 	for _, name := range names {
 		t, err := b.s.tenant(ctx, name)
+		if errors.Is(err, ErrTenantDamaged) {
+			// Its older backups are what it will be restored from; this one goes on
+			// without it.
+			b.s.log.Warn("backup skips a tenant that is offline because its data is damaged", "backup", id, "tenant", name)
+			continue
+		}
 		if err != nil {
 			return m, fmt.Errorf("backup: %w", err)
 		}
@@ -1065,6 +1073,9 @@ type Readiness struct {
 	// LastGoodBackup is the creation time of the newest good backup, when backups
 	// are on and one is known.
 	LastGoodBackup *time.Time `json:"last_good_backup,omitempty"`
+	// Offline names the tenants offline because their store is damaged. The server
+	// stays ready for the others: a restart would not mend a damaged file.
+	Offline []string `json:"offline_tenants,omitempty"`
 }
 
 // Readiness says whether the server is fit to serve and be relied on: every store
@@ -1076,6 +1087,13 @@ func (s *Server) Readiness(ctx context.Context) Readiness {
 	if probs := s.storeProblems(ctx); len(probs) > 0 {
 		s.log.Warn("stores not ready", "problems", errors.Join(probs...).Error())
 		r.Reasons = append(r.Reasons, fmt.Sprintf("%d stores do not answer (the server log names them)", len(probs)))
+	}
+	for name := range s.tenants.damagedNames() {
+		r.Offline = append(r.Offline, name)
+	}
+	if len(r.Offline) > 0 {
+		slices.Sort(r.Offline)
+		r.Warnings = append(r.Warnings, fmt.Sprintf("tenants offline, their data damaged: %s; restore each from a backup (fieldformsd restore --tenant NAME --backup latest)", strings.Join(r.Offline, ", ")))
 	}
 	if off := s.tenants.offlineNames(); len(off) > 0 {
 		s.log.Info("tenants offline for a restore", "tenants", strings.Join(off, ","))
@@ -1115,7 +1133,13 @@ func (s *Server) storeProblems(ctx context.Context) []error {
 		errs = append(errs, err)
 	}
 	s.tenants.each(func(t *tenant) error {
-		if _, err := t.st.State(ctx, stateEpoch); err != nil {
+		_, err := t.st.State(ctx, stateEpoch)
+		if errors.Is(err, store.ErrDamaged) {
+			// A damaged tenant goes offline alone; the server stays up for the others.
+			s.tenants.markDamaged(t.name, err)
+			return nil
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("tenant %s: %w", t.name, err))
 		}
 		return nil

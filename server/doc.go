@@ -114,8 +114,15 @@
 //
 // /readyz (Readiness) fails when a store does not answer, the newest good backup is
 // older than Backup.MaxAge or blob storage does not answer; Ready, which systemd's
-// watchdog follows, looks at the stores only. /metrics and /readyz name no tenant
-// and no device.
+// watchdog follows, looks at the stores only. /metrics and /readyz name no device,
+// and no tenant but one offline for damage (below).
+//
+// A tenant whose store is damaged (store.ErrDamaged: a cut file, a bad page, met at
+// open or later) goes offline alone (tenants.markDamaged): its calls get 503
+// tenant_offline, the log names it once, /readyz stays ready for the others and
+// lists it in offline_tenants, /metrics has fieldforms_tenant_offline{tenant=...} 1,
+// backups skip it, and Ready does not fail for it, so the watchdog never restarts
+// the server over a file a restart cannot mend. A restore clears the mark.
 //
 // # Caveats
 //

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -365,6 +367,9 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 		}
 	}
 	t, err := s.tenant(r.Context(), cl.Tenant)
+	if errors.Is(err, ErrTenantDamaged) {
+		return nil, tenantOfflineError() // logged once, when it went offline
+	}
 	if err != nil {
 		s.log.Error("cannot open tenant store", "tenant", cl.Tenant, "err", err)
 		return nil, errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "tenant data unavailable")
@@ -385,6 +390,14 @@ func (s *Server) setServerHeaders(w http.ResponseWriter, r *http.Request, c *cal
 	w.Header().Set(wire.HeaderTemplates, c.t.st.TemplatesTag())
 }
 
+// tenantOfflineError is what the calls of a tenant whose store is damaged get: 503,
+// so devices keep their changes and retry; they never learn more of the damage.
+func tenantOfflineError() *apiError {
+	ae := errorf(http.StatusServiceUnavailable, wire.CodeTenantOffline, "this organisation's data is offline: it is damaged and being restored from a backup; your device keeps its changes and retries")
+	ae.retryAfter = 5 * time.Minute
+	return ae
+}
+
 // writeError answers with an error body; errors that are not API errors are logged and
 // answered as internal without detail.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -393,6 +406,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		switch {
 		case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
 			ae = errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "server shutting down")
+		case errors.Is(err, ErrTenantDamaged), errors.Is(err, store.ErrDamaged):
+			// The tenant goes offline at its next call (tenants.get); the store
+			// logged the damage once.
+			ae = tenantOfflineError()
 		default:
 			s.log.Error("internal error", "route", r.Pattern, "err", err)
 			ae = errorf(http.StatusInternalServerError, wire.CodeInternal, "internal error")
@@ -574,5 +591,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	s.metrics.write(w, gauges)
+	if damaged := s.tenants.damagedNames(); len(damaged) > 0 {
+		fmt.Fprintf(w, "# HELP fieldforms_tenant_offline 1 for a tenant offline because its data is damaged\n# TYPE fieldforms_tenant_offline gauge\n")
+		for _, name := range slices.Sorted(maps.Keys(damaged)) {
+			fmt.Fprintf(w, "fieldforms_tenant_offline{tenant=%q} 1\n", name)
+		}
+	}
 	s.writeMoreMetrics(w) // backup.go: backups, blob storage, purges, devices
 }

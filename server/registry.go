@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldforms/fieldforms/store"
 )
 
 // RegistryFile is the registry's file name in the data folder.
@@ -75,20 +77,34 @@ func openRegistry(dataDir string, timeout time.Duration) (*registry, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dataDir, RegistryFile), 0o600, &bolt.Options{Timeout: timeout})
+	path := filepath.Join(dataDir, RegistryFile)
+	// A cut or damaged file would make bbolt fault (SIGBUS) or panic as it maps it.
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		if err := store.CheckFile(path); err != nil {
+			return nil, fmt.Errorf("open registry: %w", err)
+		}
+	}
+	var db *bolt.DB
+	err := safely(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+		return err
+	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open registry in %s: %w", dataDir, ErrInUse)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open registry: %w", err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketTenants, bucketDevices, bucketEnrol} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+	err = safely(func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketTenants, bucketDevices, bucketEnrol} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		db.Close()

@@ -476,20 +476,28 @@ func (s *Server) RestoreTenant(ctx context.Context, tenantName, backupID, from s
 
 // epochOfClosed reads the epoch of a tenant store that is not open, or "".
 func epochOfClosed(ctx context.Context, dir string) string {
-	if _, err := os.Stat(filepath.Join(dir, store.DBFile)); err != nil {
+	path := filepath.Join(dir, store.DBFile)
+	if _, err := os.Stat(path); err != nil {
 		return ""
 	}
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
+	// The store being replaced may be damaged (the reason for the restore): check
+	// it before bbolt maps it, and read it under safely.
+	if store.CheckFile(path) != nil {
 		return ""
 	}
-	defer db.Close()
 	var epoch string
-	db.View(func(tx *bolt.Tx) error {
-		if bk := tx.Bucket([]byte("state")); bk != nil {
-			epoch = string(bk.Get([]byte(stateEpoch)))
+	safely(func() error {
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return err
 		}
-		return nil
+		defer db.Close()
+		return db.View(func(tx *bolt.Tx) error {
+			if bk := tx.Bucket([]byte("state")); bk != nil {
+				epoch = string(bk.Get([]byte(stateEpoch)))
+			}
+			return nil
+		})
 	})
 	return epoch
 }

@@ -226,7 +226,8 @@ func (s *Server) OpenTenants(ctx context.Context) error {
 	}
 	var errs []error
 	for _, n := range names {
-		if _, err := s.tenant(ctx, n); err != nil {
+		// A damaged tenant is offline alone, and logged once by tenants.markDamaged.
+		if _, err := s.tenant(ctx, n); err != nil && !errors.Is(err, ErrTenantDamaged) {
 			errs = append(errs, err)
 		}
 	}

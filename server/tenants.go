@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +50,47 @@ type tenants struct {
 	// onOpen runs on a store just opened, before its epoch is read and before it
 	// serves: it carries out the purges the server's identity keeps (purgelog.go).
 	onOpen func(ctx context.Context, name string, st *store.Store) error
+	// damaged tenants are offline because their store is damaged: why, until a
+	// restore replaces it (closeTenant) or the server restarts.
+	damaged map[string]error
+}
+
+// ErrTenantDamaged: the tenant's store is damaged; the tenant is offline (503) until
+// an operator restores it from a backup, while the other tenants serve.
+var ErrTenantDamaged = errors.New("tenant offline: its data is damaged")
+
+// damageAdvice ends the message of a damaged tenant store.
+const damageAdvice = "restore the tenant from a backup (fieldformsd restore --tenant NAME --backup latest)"
+
+// markDamaged takes a tenant offline for damage, closes its store if open, and logs
+// it once. It returns the error its calls get.
+func (ts *tenants) markDamaged(name string, cause error) error {
+	ts.mu.Lock()
+	if ts.damaged == nil {
+		ts.damaged = map[string]error{}
+	}
+	first := ts.damaged[name] == nil
+	if first {
+		ts.damaged[name] = cause
+	}
+	t, open := ts.open[name]
+	delete(ts.open, name)
+	ts.mu.Unlock()
+	if first {
+		ts.log.Error("tenant offline: its store is damaged; the other tenants keep serving",
+			"tenant", name, "err", cause, "action", strings.ReplaceAll(damageAdvice, "NAME", name))
+	}
+	if open {
+		t.st.Close()
+	}
+	return fmt.Errorf("tenant %s: %w: %v", name, ErrTenantDamaged, cause)
+}
+
+// damagedNames are the tenants offline for damage, in name order, with the reason.
+func (ts *tenants) damagedNames() map[string]error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return maps.Clone(ts.damaged)
 }
 
 func newTenants(dataDir string, log *slog.Logger, now func() time.Time, lock time.Duration) *tenants {
@@ -68,16 +111,33 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	if ts.offline[name] {
 		return nil, fmt.Errorf("tenant %s: %w", name, ErrTenantOffline)
 	}
+	if cause := ts.damaged[name]; cause != nil {
+		return nil, fmt.Errorf("tenant %s: %w: %v", name, ErrTenantDamaged, cause)
+	}
 	if t, ok := ts.open[name]; ok {
+		if d := t.st.Damaged(); d != nil {
+			// Damage met since it opened: offline from now on.
+			ts.mu.Unlock()
+			err := ts.markDamaged(name, d)
+			ts.mu.Lock()
+			return nil, err
+		}
 		return t, nil
 	}
 	st, err := store.Open(ctx, ts.dirOf(name), store.Options{
-		LockTimeout: ts.lock,
-		Logger:      ts.log.With("tenant", name),
-		Now:         ts.now,
+		LockTimeout:  ts.lock,
+		Logger:       ts.log.With("tenant", name),
+		Now:          ts.now,
+		DamageAdvice: strings.ReplaceAll(damageAdvice, "NAME", name),
 	})
 	if errors.Is(err, store.ErrInUse) {
 		return nil, fmt.Errorf("tenant %s: %w", name, ErrInUse)
+	}
+	if errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrJournalDamaged) {
+		ts.mu.Unlock()
+		err = ts.markDamaged(name, err)
+		ts.mu.Lock()
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", name, err)
@@ -91,6 +151,12 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	t := &tenant{name: name, st: st, ledger: map[string]uint64{}}
 	if t.epoch, err = ensureEpoch(ctx, st); err != nil {
 		st.Close()
+		if errors.Is(err, store.ErrDamaged) {
+			ts.mu.Unlock()
+			err = ts.markDamaged(name, err)
+			ts.mu.Lock()
+			return nil, err
+		}
 		return nil, fmt.Errorf("tenant %s: %w", name, err)
 	}
 	ts.open[name] = t
@@ -149,6 +215,7 @@ func (ts *tenants) closeTenant(name string) error {
 	ts.mu.Lock()
 	t, ok := ts.open[name]
 	delete(ts.open, name)
+	delete(ts.damaged, name) // its files are being replaced: the next get tries again
 	ts.mu.Unlock()
 	if !ok {
 		return nil

@@ -154,7 +154,7 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 	clear(s.dirty)
 	nextAudit, lastHash := s.nextAudit, s.lastHash
 	a := &applier{s: s}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.dbUpdate(func(tx *bolt.Tx) error {
 		if err := fn(tx, a); err != nil {
 			return err
 		}

@@ -194,7 +194,7 @@ func (s *Store) SetAttachmentState(ctx context.Context, sha, state string) error
 // never stored: the record would point at nothing.
 func (s *Store) checkAttachmentsKnown(tpl *form.Template, vals form.Values) error {
 	var missing []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.dbView(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAttachments)
 		for id, v := range vals {
 			for _, a := range attachmentsOf(tpl, id, v) {

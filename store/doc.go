@@ -48,6 +48,19 @@
 // segments, merged in the background of applies, so a search reads a few sorted term
 // lists instead of every record.
 //
+// # Damage
+//
+// bbolt maps its file and trusts it: a cut file makes it read past the end of the
+// mapping (SIGBUS), and a damaged page makes it panic. Open therefore checks the
+// file with plain reads before bbolt maps it (both meta pages as bbolt validates
+// them, the length against the high-water mark, the root and freelist pages), and
+// every bbolt access runs under a guard that turns a panic or a memory fault into
+// ErrDamaged: a *DamageError naming the file, what is wrong, where, and what to do
+// (Options.DamageAdvice). After damage the store writes nothing more. A missing or
+// empty replica.db beside a journal is damage too, not a new replica. Verify reads
+// every page with plain reads before it runs bbolt's own check, and SalvageDB
+// copies what a damaged file still holds into a new replica.
+//
 // # Caveats
 //
 //   - One process at a time: a second Open of the same folder fails with ErrInUse

@@ -46,9 +46,29 @@ func (r Report) OK() bool { return len(r.Problems) == 0 }
 
 // Verify checks the database's pages (bbolt's consistency check), the audit chain,
 // and that every record, its metadata and its indexes agree.
+//
+// The pages are first read with plain reads (checkPages): damage found there is
+// returned as a *DamageError, with every problem in the report, and bbolt's check,
+// which could crash on it, is not run.
 func (s *Store) Verify(ctx context.Context) (Report, error) {
 	var rep Report
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	s.wmu.Lock()
+	err := s.barrier(ctx)
+	var damage []error
+	if err == nil {
+		damage = checkPages(s.dbPath(), s.advice, 20)
+	}
+	s.wmu.Unlock()
+	if err != nil {
+		return rep, err
+	}
+	if len(damage) > 0 {
+		for _, d := range damage {
+			rep.Problems = append(rep.Problems, "database: "+d.Error())
+		}
+		return rep, damage[0]
+	}
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			rep.Problems = append(rep.Problems, "database: "+err.Error())
 		}

@@ -318,13 +318,21 @@ func (s *Store) applier() {
 		if hold := applyHold.Load(); hold != nil {
 			(*hold)()
 		}
-		err := s.db.Update(func(tx *bolt.Tx) error { return s.applyFrames(tx, batch) })
+		err := s.dbUpdate(func(tx *bolt.Tx) error { return s.applyFrames(tx, batch) })
 		s.amu.Lock()
 		if err != nil {
 			// The frames are safe in the journal; reads fail until they are applied.
 			s.applyErr = err
 			s.acond.Broadcast()
 			closed := s.closed
+			if errors.Is(err, ErrDamaged) {
+				// Nothing more is written to a damaged file: wait for Close.
+				for !s.closed {
+					s.acond.Wait()
+				}
+				s.amu.Unlock()
+				return
+			}
 			s.amu.Unlock()
 			s.log.Error("applying saves failed; will retry", "err", err)
 			if closed {
@@ -415,6 +423,9 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 
 // commitFrame journals a frame and queues it for the applier. The caller holds wmu.
 func (s *Store) commitFrame(fr *frame) error {
+	if d := s.damaged.Load(); d != nil {
+		return d
+	}
 	fr.LSN = s.nextLSN
 	payload, err := json.Marshal(fr)
 	if err != nil {

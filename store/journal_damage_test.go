@@ -465,8 +465,10 @@ func TestRepairDamagedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("repair: %v", err)
 	}
+	// Nothing is readable past the meta pages: the salvage holds no save, the
+	// snapshot is merged in and every frame of the journal is replayed.
 	if !rep.Repaired || rep.DatabaseDamage == "" || rep.Database == nil || rep.Database.Snapshot == "" ||
-		rep.RecoveredSaves != 2 || len(rep.Lost) != 0 || rep.LostUnknownAfter != nil || rep.JournalKept == "" {
+		rep.RecoveredSaves != 4 || len(rep.Lost) != 0 || rep.LostUnknownAfter != nil || rep.JournalKept == "" {
 		t.Fatalf("report %+v", rep)
 	}
 	if b, err := os.ReadFile(rep.Database.Kept); err != nil || !bytes.Equal(b, data) {
@@ -479,10 +481,13 @@ func TestRepairDamagedDatabase(t *testing.T) {
 		}
 	}
 
-	// Without a snapshot, the one line says so and the journal stays kept.
+	// With nothing readable (both meta pages damaged too) and no snapshot, the one
+	// line says so and the journal stays kept.
 	os.RemoveAll(store.SnapshotDir(base))
 	s2 := openReplica(t, base, "", nil)
 	s2.Close()
+	copy(data[0:64], bytes.Repeat([]byte{0xAB}, 64))
+	copy(data[4096:4096+64], bytes.Repeat([]byte{0xAB}, 64))
 	if err := os.WriteFile(filepath.Join(base, store.DBFile), data, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,8 @@ type JournalDamage struct {
 	Unreadable []LSNRange
 	// Unknown: saves after the last one known may be lost too, how many is unknown.
 	Unknown bool
+	// Advice ends the message: what to do. Empty means run 'fieldforms repair'.
+	Advice string
 }
 
 func (d *JournalDamage) Is(target error) bool {
@@ -122,7 +124,11 @@ func (d *JournalDamage) Error() string {
 	if d.Offset < 0 {
 		sep = " "
 	}
-	return fmt.Sprintf("journal %s%s%s; %s; run 'fieldforms repair'", where, sep, d.What, d.Stake())
+	advice := d.Advice
+	if advice == "" {
+		advice = "run 'fieldforms repair'"
+	}
+	return fmt.Sprintf("journal %s%s%s; %s; %s", where, sep, d.What, d.Stake(), advice)
 }
 
 // scannedFrame is a valid frame found in the file.

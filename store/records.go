@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"time"
 
@@ -44,9 +45,17 @@ type recMeta struct {
 	title     string
 }
 
+// Record metadata is encoded as version 2: version 1's fields followed by a CRC-32C
+// of them, so that a damaged byte (a title, a rev) is refused instead of listed.
+// Version 1, without it, is still read.
+const (
+	recMetaV1 = 1
+	recMetaV2 = 2
+)
+
 func (m *recMeta) encode() []byte {
-	b := make([]byte, 0, 64+len(m.template)+len(m.title))
-	b = append(b, 1)
+	b := make([]byte, 0, 68+len(m.template)+len(m.title))
+	b = append(b, recMetaV2)
 	b = binary.BigEndian.AppendUint32(b, m.doc)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.updated))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.created))
@@ -64,13 +73,22 @@ func (m *recMeta) encode() []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.template)))
 	b = append(b, m.template...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.title)))
-	return append(b, m.title...)
+	b = append(b, m.title...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 func decodeMeta(b []byte) (recMeta, error) {
 	var m recMeta
 	const fixed = 1 + 4 + 8 + 8 + 8 + 1 + 16 + 4
-	if len(b) < fixed+2 || b[0] != 1 {
+	if len(b) > 0 && b[0] == recMetaV2 {
+		if len(b) < fixed+2+4 || crc32.Checksum(b[:len(b)-4], castagnoli) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+			return m, fmt.Errorf("%w: record metadata: checksum mismatch", ErrCorrupt)
+		}
+		b = b[:len(b)-4]
+	} else if len(b) > 0 && b[0] != recMetaV1 {
+		return m, fmt.Errorf("%w: record metadata version %d", ErrCorrupt, b[0])
+	}
+	if len(b) < fixed+2 {
 		return m, fmt.Errorf("%w: record metadata", ErrCorrupt)
 	}
 	m.doc = binary.BigEndian.Uint32(b[1:])
@@ -405,7 +423,7 @@ func (s *Store) current(id string) (form.Record, error) {
 		return d.rec.Clone(), nil
 	}
 	var r form.Record
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.dbView(func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRecord(tx, id)
 		if errors.Is(err, ErrNotFound) && tx.Bucket(bucketPurged).Get([]byte(id)) != nil {

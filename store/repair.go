@@ -38,7 +38,7 @@ type RepairOptions struct {
 	// RecoverDatabase replaces a replica.db that cannot be read (damage is what is
 	// wrong with it) by a sound one in dir, keeping the damaged file, and says what
 	// it did. The journal has already been set aside; Repair applies its valid
-	// frames to whatever database this leaves. nil: RestoreNewestSnapshot.
+	// frames to whatever database this leaves. nil: RecoverDamagedDatabase.
 	RecoverDatabase func(ctx context.Context, dir string, damage error) (DatabaseRecovery, error)
 }
 
@@ -50,6 +50,10 @@ type DatabaseRecovery struct {
 	Snapshot string `json:"snapshot,omitempty"`
 	// Salvaged counts records read back from the damaged file, if a salvage ran.
 	Salvaged int `json:"salvaged,omitempty"`
+	// Unreadable says, one line each, what the salvage could not read from the
+	// damaged file (a record there comes back from the snapshot or the server, if
+	// either holds it).
+	Unreadable []string `json:"unreadable,omitempty"`
 }
 
 // LostSaves is a run of saves Repair could not recover, with the records the
@@ -121,7 +125,7 @@ func Repair(ctx context.Context, dir string, opts RepairOptions) (RepairReport, 
 		opts.LockTimeout = time.Second
 	}
 	if opts.RecoverDatabase == nil {
-		opts.RecoverDatabase = RestoreNewestSnapshot
+		opts.RecoverDatabase = RecoverDamagedDatabase
 	}
 	rep := RepairReport{Dir: dir}
 	dbPath, jPath := filepath.Join(dir, DBFile), filepath.Join(dir, JournalFile)

@@ -78,7 +78,7 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 	nowHLC := form.NewHLC(now.UnixMilli(), 0)
 	cut := form.NewHLC(now.UnixMilli(), 0xffff) // a stamp above is in the future
 	var newClock form.HLC
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.dbUpdate(func(tx *bolt.Tx) error {
 		unsent, err := readUnsent(tx)
 		if err != nil {
 			return err

@@ -236,6 +236,11 @@ func (s *Store) walkRecent(tx *bolt.Tx, hits bitset, onlyLive bool, q Query, pag
 	}
 	if total < 0 {
 		total = matched
+	} else if k == nil && hits == nil && matched != total {
+		// The walk went through the whole index: it must have met every record the
+		// counters count. A damaged index page would otherwise drop records from
+		// lists silently.
+		return fmt.Errorf("%w: the recency index lists %d records where the replica counts %d", ErrCorrupt, matched, total)
 	}
 	page.Total = total
 	return nil

@@ -330,6 +330,15 @@ func CheckDB(path string) (err error) {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
 		}
 	}()
+	// Plain reads first: a cut file would make bbolt's mapping fault, and a damaged
+	// page would make bbolt's check panic in a goroutine nothing can recover.
+	if problems := checkPages(path, "", 10); len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.Error()
+		}
+		return fmt.Errorf("%w: %s", ErrCorrupt, strings.Join(msgs, "; "))
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return fmt.Errorf("%s: %w", path, ErrInUse)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -57,7 +58,9 @@ var (
 	metaDelCount = []byte("deleted")
 )
 
-const schemaVersion = 1
+// schemaVersion 2: record metadata carries a checksum (records.go). A program of
+// schema 1 would take those entries for damage; it refuses the replica instead.
+const schemaVersion = 2
 
 // Options configure a store. The zero value works.
 type Options struct {
@@ -73,6 +76,9 @@ type Options struct {
 	// InitialMmapSize is passed to bbolt; a large value avoids remapping as the file
 	// grows. Default 256 MiB.
 	InitialMmapSize int
+	// DamageAdvice ends the message of a DamageError: what to do about a damaged
+	// database. Default DefaultDamageAdvice.
+	DamageAdvice string
 }
 
 // Store is an open replica. It is safe for concurrent use.
@@ -111,6 +117,11 @@ type Store struct {
 	templates    map[form.TemplateKey]*form.Template
 	templatesTag string // cached TemplatesTag; "" when it must be computed
 
+	// damaged is set once bbolt has failed on damage (a panic or a memory fault
+	// caught by guard); from then on nothing is written to the file.
+	damaged atomic.Pointer[DamageError]
+	advice  string
+
 	closeOnce sync.Once
 }
 
@@ -138,14 +149,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	// folder yet) is a copy put in place, a restored backup: it has no journal.
 	_, aerr := os.Stat(filepath.Join(dir, AttachmentsDir))
 	copyInPlace := errors.Is(aerr, os.ErrNotExist)
+	if opts.DamageAdvice == "" {
+		opts.DamageAdvice = DefaultDamageAdvice
+	}
 	if err := os.MkdirAll(filepath.Join(dir, AttachmentsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("open replica: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{
-		Timeout:         opts.LockTimeout,
-		InitialMmapSize: opts.InitialMmapSize,
-		FreelistType:    bolt.FreelistMapType,
-	})
+	// bbolt maps the file and trusts it: a cut file makes it read past the end of
+	// the mapping (SIGBUS). Check it first, with plain reads.
+	if err := checkDBFile(dir, opts.DamageAdvice); err != nil {
+		return nil, fmt.Errorf("open replica: %w", err)
+	}
+	db, err := openBolt(filepath.Join(dir, DBFile), opts)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open replica %s: %w", dir, ErrInUse)
 	}
@@ -153,7 +168,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open replica %s: %w", dir, err)
 	}
 	s := &Store{
-		dir: dir, db: db, log: opts.Logger, now: opts.Now,
+		dir: dir, db: db, log: opts.Logger, now: opts.Now, advice: opts.DamageAdvice,
 		clock:     form.NewClock(opts.Now),
 		dirty:     map[string]dirtyRecord{},
 		templates: map[form.TemplateKey]*form.Template{},
@@ -177,7 +192,7 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 	var sv [4]byte
 	binary.BigEndian.PutUint32(sv[:], schemaVersion)
 	needWrite := false
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.dbView(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if tx.Bucket(b) == nil {
 				needWrite = true
@@ -197,7 +212,7 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		return nil
 	})
 	if err == nil && needWrite {
-		err = s.db.Update(func(tx *bolt.Tx) error {
+		err = s.dbUpdate(func(tx *bolt.Tx) error {
 			for _, b := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
@@ -238,13 +253,16 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		return err
 	}
 	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, s.now(), applied, clean, copyInPlace)
+	if jd := (*JournalDamage)(nil); errors.As(err, &jd) && s.advice != DefaultDamageAdvice {
+		jd.Advice = s.advice
+	}
 	if err != nil {
 		return fmt.Errorf("open replica %s: %w", s.dir, err)
 	}
 	s.journal = j
 	// Apply what the journal holds beyond the database, then start it afresh. From
 	// here the journal may hold saves the database lacks: the replica is not clean.
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.dbUpdate(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if err := m.Delete(metaClean); err != nil {
 			return err
@@ -275,7 +293,7 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		return fmt.Errorf("open replica: %w", err)
 	}
 	s.nextLSN, s.written, s.applied = applied+1, applied, applied
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.dbView(func(tx *bolt.Tx) error {
 		// The outbox's sequence is the highest number acked: numbers are never reused.
 		s.nextOut = max(lastKey(tx.Bucket(bucketOutbox), tx.Bucket(bucketDead)), tx.Bucket(bucketOutbox).Sequence()) + 1
 		s.nextAudit = lastKey(tx.Bucket(bucketAudit)) + 1
@@ -310,7 +328,7 @@ func (s *Store) Close() error {
 		<-s.done
 		if s.applyErr == nil && s.applied == s.written {
 			// Every save is in the database: say so, for the next open.
-			if e := s.db.Update(func(tx *bolt.Tx) error {
+			if e := s.dbUpdate(func(tx *bolt.Tx) error {
 				return tx.Bucket(bucketMeta).Put(metaClean, []byte{1})
 			}); e != nil {
 				err = fmt.Errorf("close replica: %w", e)
@@ -319,7 +337,7 @@ func (s *Store) Close() error {
 		if e := s.journal.close(); e != nil && err == nil {
 			err = e
 		}
-		if e := s.db.Close(); e != nil && err == nil {
+		if e := s.closeDB(); e != nil && err == nil {
 			err = e
 		}
 	})
@@ -329,6 +347,26 @@ func (s *Store) Close() error {
 // JournalNotice is damage to the journal that Open found and that put no save at
 // stake (every save it touched was in the database), in one line; "" when none.
 func (s *Store) JournalNotice() string { return s.journal.notice }
+
+// closeDB closes bbolt. After damage it waits a moment at most: a write
+// transaction that panicked while rolling back leaves bbolt's writer lock held, and
+// its Close would wait for ever; the file is then left to the process's end.
+func (s *Store) closeDB() error {
+	if s.damaged.Load() == nil {
+		return s.db.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.db.Close() }()
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		s.log.Warn("the damaged database did not close; it stays open until the program ends", "file", s.dbPath())
+		return nil
+	}
+}
 
 // Device is the device ID this replica stamps its edits with.
 func (s *Store) Device() string { return s.device }
@@ -344,7 +382,7 @@ func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := s.barrier(ctx); err != nil {
 		return err
 	}
-	return s.db.View(fn)
+	return s.dbView(fn)
 }
 
 // update runs fn in a write transaction of its own, after the journal has drained and
@@ -355,7 +393,7 @@ func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := s.barrier(ctx); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return s.dbUpdate(fn)
 }
 
 // barrier waits until everything journalled so far is in bbolt.

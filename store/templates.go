@@ -96,11 +96,11 @@ func (s *Store) Templates() []*form.Template {
 }
 
 func (s *Store) loadTemplates() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.dbView(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTemplates).ForEach(func(k, v []byte) error {
 			t, err := form.ParseTemplate(v)
 			if err != nil {
-				return fmt.Errorf("load template %q: %w", k, err)
+				return fmt.Errorf("load template %q: %w: %v", k, ErrCorrupt, err)
 			}
 			s.templates[t.Key()] = t
 			return nil

@@ -141,6 +141,7 @@ const (
 	CodePurged          = "purged"           // the record was permanently deleted and cannot come back
 	CodeDuplicate       = "duplicate"        // a change ID twice in one batch
 	CodeUnavailable     = "unavailable"      // the server or a dependency is not ready; retry
+	CodeTenantOffline   = "tenant_offline"   // the tenant's data is damaged and awaits a restore by an operator; retry later
 	CodeUploadMismatch  = "upload_mismatch"  // attachment commit: the blob is missing, or its size or SHA-256 is not what was declared; prepare and upload again
 	CodeInternal        = "internal"
 )
