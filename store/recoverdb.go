@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
+	bolt "go.etcd.io/bbolt"
 )
 
 // RecoverDamagedDatabase is the default RepairOptions.RecoverDatabase. It copies
@@ -95,6 +97,36 @@ func mergeSnapshot(ctx context.Context, file, snapDir string, dst *Store) error 
 		return err
 	}
 	defer src.Close()
+	// The sync engine's state the salvage could not read (the enrolment, above all).
+	missing := map[string][]byte{}
+	err = src.view(ctx, func(stx *bolt.Tx) error {
+		return dst.view(ctx, func(dtx *bolt.Tx) error {
+			have := dtx.Bucket(bucketState)
+			return stx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+				if have.Get(k) == nil {
+					missing[string(k)] = bytes.Clone(v)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		if err := dst.SetState(ctx, missing); err != nil {
+			return err
+		}
+	}
+	notices, err := src.PurgeNotices(ctx, "", 0)
+	if err != nil {
+		return err
+	}
+	for _, n := range notices {
+		if _, err := dst.ApplyPurgeNotice(ctx, n, "repair", dst.Device(), "from the snapshot"); err != nil {
+			return err
+		}
+	}
 	for _, t := range src.Templates() {
 		if _, err := dst.Template(t.Key()); err == nil {
 			continue
