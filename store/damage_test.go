@@ -404,11 +404,19 @@ func TestDamagedRecordMetadataRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		off := bytes.Index(b, raw)
-		if off < 0 {
+		// Every copy (pages bbolt freed may hold earlier ones), so the live one is hit.
+		n := 0
+		for off := 0; ; n++ {
+			i := bytes.Index(b[off:], raw)
+			if i < 0 {
+				break
+			}
+			rewrite(t, db, int64(off+i+3), []byte{b[off+i+3] ^ 0x10})
+			off += i + len(raw)
+		}
+		if n == 0 {
 			t.Fatalf("rev of %s not found in the file", id)
 		}
-		rewrite(t, db, int64(off+3), []byte{b[off+3] ^ 0x10})
 	})
 	s, err := store.Open(ctx, dir, store.Options{})
 	if err != nil {
@@ -426,5 +434,70 @@ func TestDamagedRecordMetadataRefused(t *testing.T) {
 	}
 	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), store.DBFile) {
 		t.Fatalf("list: %v, want ErrCorrupt naming the file", err)
+	}
+}
+
+// A damaged byte inside a record's value: the record's bytes no longer hash to the
+// rev its metadata holds, so reading it is refused rather than showing (or sending
+// on) a value nobody saved.
+func TestDamagedRecordValueRefused(t *testing.T) {
+	ctx := context.Background()
+	base, want := damageBase(t, 20)
+	// The record that holds S-00007, as stored: its canonical encoding.
+	var enc []byte
+	s0 := mustOpenDir(t, base)
+	if err := s0.ForEach(ctx, func(r form.Record) error {
+		if e := r.Encode(); bytes.Contains(e, []byte(`"S-00007"`)) {
+			enc = e
+		}
+		return nil
+	}); err != nil || enc == nil {
+		t.Fatalf("record S-00007: %v", err)
+	}
+	s0.Close()
+	dir := damagedCopy(t, base, func(db string) {
+		b, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every copy of it (pages bbolt freed may hold earlier ones), so the live
+		// one is hit.
+		at := bytes.Index(enc, []byte(`"S-00007"`)) + 7
+		n := 0
+		for off := 0; ; {
+			i := bytes.Index(b[off:], enc)
+			if i < 0 {
+				break
+			}
+			rewrite(t, db, int64(off+i+at), []byte{'9'})
+			off += i + len(enc)
+			n++
+		}
+		if n == 0 {
+			t.Fatal("the record's bytes are not in the file")
+		}
+	})
+	s, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	refused := 0
+	for id := range want {
+		r, err := s.Get(ctx, id)
+		switch {
+		case err == nil && r.Rev() != want[id]:
+			t.Errorf("record %s read at rev %s, saved at %s", id, r.Rev(), want[id])
+		case err != nil && (!errors.Is(err, store.ErrCorrupt) || strings.ContainsAny(err.Error(), "\n\r") || !strings.Contains(err.Error(), id)):
+			t.Errorf("get %s: %v, want one line naming the record, matching ErrCorrupt", id, err)
+		case err != nil:
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d records refused, want the damaged one", refused)
+	}
+	if err := s.ForEach(ctx, func(form.Record) error { return nil }); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("for each: %v, want ErrCorrupt", err)
 	}
 }

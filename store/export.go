@@ -215,9 +215,9 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			r, err := form.DecodeRecord(v)
+			r, err := decodeStored(tx, k, v)
 			if err != nil {
-				return fmt.Errorf("record %s: %w", k, err)
+				return err
 			}
 			if !first {
 				if _, err := io.WriteString(rw, ",\n"); err != nil {

@@ -439,6 +439,20 @@ func getRecord(tx *bolt.Tx, id string) (form.Record, error) {
 	if v == nil {
 		return form.Record{}, fmt.Errorf("record %s: %w", id, ErrNotFound)
 	}
+	return decodeStored(tx, []byte(id), v)
+}
+
+// decodeStored decodes a record as stored, after checking its bytes against the rev
+// its metadata holds (the hash of exactly those bytes), so a damaged byte in a value
+// is refused instead of shown, exported or sent.
+func decodeStored(tx *bolt.Tx, id, v []byte) (form.Record, error) {
+	m, err := decodeMeta(tx.Bucket(bucketRecMeta).Get(id))
+	if err != nil {
+		return form.Record{}, fmt.Errorf("record %s: %w", id, err)
+	}
+	if sum := sha256.Sum256(v); !bytes.Equal(sum[:len(m.rev)], m.rev[:]) {
+		return form.Record{}, fmt.Errorf("record %s: %w: its bytes do not match its rev %x", id, ErrCorrupt, m.rev)
+	}
 	r, err := form.DecodeRecord(v)
 	if err != nil {
 		return form.Record{}, fmt.Errorf("record %s: %w: %v", id, ErrCorrupt, err)
@@ -494,9 +508,9 @@ func (s *Store) ForEach(ctx context.Context, fn func(form.Record) error) error {
 					return err
 				}
 			}
-			r, err := form.DecodeRecord(v)
+			r, err := decodeStored(tx, k, v)
 			if err != nil {
-				return fmt.Errorf("record %s: %w: %v", k, ErrCorrupt, err)
+				return err
 			}
 			if err := fn(r); err != nil {
 				return err
