@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 		fmt.Print(fyneapp.NewWithID(appID).Storage().RootURI().Path())
 		os.Exit(0)
 	}
+	if os.Getenv(robustChildEnv) != "" { // the crashed writer of TestRobustDamage
+		os.Exit(robustWriterChild())
+	}
 	os.Exit(testMain(m))
 }
 
