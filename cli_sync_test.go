@@ -24,9 +24,17 @@ var (
 	serverBinErr  error
 )
 
+// serverBinEnv names a fieldformsd binary to run instead of building this tree's,
+// to see a test fail against an earlier release.
+const serverBinEnv = "FIELDFORMS_TEST_FIELDFORMSD"
+
 func buildServer(t testing.TB) string {
 	t.Helper()
 	serverBinOnce.Do(func() {
+		if p := os.Getenv(serverBinEnv); p != "" {
+			serverBin = p
+			return
+		}
 		serverBin = filepath.Join(filepath.Dir(cliBin), "fieldformsd")
 		args := []string{"build", "-o", serverBin}
 		if raceBuild {

@@ -53,7 +53,9 @@ func init() {
 		help: "Without --once it keeps syncing, waking on a schedule and retrying with backoff while\n" +
 			"the server is unreachable, until interrupted. With --once it syncs once and exits 0 when\n" +
 			"nothing was pending and the server had nothing new, 3 when something moved (run it\n" +
-			"again to confirm all is in step), 1 on failure.",
+			"again to confirm all is in step), 1 on failure. Each template version the server\n" +
+			"refused is named on a line \"template ID version N not published (CODE)\": only\n" +
+			"an admin's device publishes a template (code forbidden); it stays on this device.",
 		setup: func(fs *flag.FlagSet) cliRun {
 			once := fs.Bool("once", false, "sync once and exit")
 			return func(e *cliEnv, args []string) error {
@@ -68,6 +70,9 @@ func init() {
 						fmt.Fprintf(e.stdout, ", reconciled (sent %d records, fetched %d)", r.RecordsPushedByReconcile, r.RecordsFetchedByReconcile)
 					}
 					fmt.Fprintln(e.stdout)
+					for _, res := range r.TemplatesRefused {
+						fmt.Fprintf(e.stdout, "template %s version %d not published (%s)\n", res.ID, res.Version, res.Code)
+					}
 					if !r.NothingNew() {
 						return cliExit(3, nil)
 					}

@@ -21,7 +21,7 @@ func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all 
 		s.Progress = &Progress{What: "comparing with the server"}
 	})
 	// A server that lost its data lost its templates too: records need them first.
-	if err := r.syncTemplates(ctx, c); err != nil {
+	if err := r.syncTemplates(ctx, c, rep); err != nil {
 		return err
 	}
 	// Purges before records: a purged record is dropped here, never offered again.
@@ -269,7 +269,7 @@ func (r *Replicator) Reseed(ctx context.Context) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := r.syncTemplates(ctx, c); err != nil {
+	if err := r.syncTemplates(ctx, c, &rep); err != nil {
 		r.finish(ctx, err)
 		return rep, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -274,6 +275,10 @@ type Report struct {
 	Reconciled                           bool
 	RecordsPushedByReconcile             int
 	RecordsFetchedByReconcile            int
+	// TemplatesRefused holds the server's answer for each template version this
+	// device offered and the server refused: a device that is not an admin's does
+	// not publish what it imported (code forbidden); the template stays on it.
+	TemplatesRefused []wire.TemplateResult
 }
 
 // NothingNew reports a sync that moved nothing either way.
@@ -352,7 +357,7 @@ func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
 	// sides. Otherwise the tag in every answer says when the server's changed.
 	due, _ := r.st.State(ctx, keyReconcile)
 	if due != nil || !r.templatesInStep(ctx, "") {
-		if err := r.syncTemplates(ctx, c); err != nil {
+		if err := r.syncTemplates(ctx, c, rep); err != nil {
 			return err
 		}
 	}
@@ -431,7 +436,7 @@ func (r *Replicator) acked(ctx context.Context) uint64 {
 
 // syncTemplates pulls template versions the replica lacks and pushes those the server
 // lacks: a rebuilt server may have lost them, and records need their templates first.
-func (r *Replicator) syncTemplates(ctx context.Context, c *Client) error {
+func (r *Replicator) syncTemplates(ctx context.Context, c *Client, rep *Report) error {
 	var resp wire.TemplatesResponse
 	srv, err := c.Do(ctx, http.MethodGet, "/v1/templates", nil, nil, &resp)
 	if err != nil {
@@ -500,6 +505,9 @@ func (r *Replicator) syncTemplates(ctx context.Context, c *Client) error {
 		for _, res := range out.Results {
 			if res.Status == wire.StatusRejected {
 				r.log.Warn("server refused a template", "template", res.ID, "version", res.Version, "code", res.Code, "reason", res.Message)
+				if !slices.ContainsFunc(rep.TemplatesRefused, func(o wire.TemplateResult) bool { return o.ID == res.ID && o.Version == res.Version }) {
+					rep.TemplatesRefused = append(rep.TemplatesRefused, res)
+				}
 			}
 		}
 		push.Templates = push.Templates[n:]
@@ -624,7 +632,7 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 			return err
 		}
 		if missingTemplate {
-			if err := r.syncTemplates(ctx, c); err != nil {
+			if err := r.syncTemplates(ctx, c, rep); err != nil {
 				return err
 			}
 			templatesSent = true
@@ -676,7 +684,7 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 		}
 		if !r.templatesInStep(ctx, resp.Server.Templates) {
 			// New templates on the server: fetch them before the records that use them.
-			if err := r.syncTemplates(ctx, c); err != nil {
+			if err := r.syncTemplates(ctx, c, rep); err != nil {
 				return err
 			}
 		}
