@@ -57,6 +57,27 @@ func (a *agent) hasTemplate(id string) bool {
 	return false
 }
 
+// templateJSON is the newest version of a template the agent's replica holds, as
+// the device would send it.
+func (a *agent) templateJSON(id string) json.RawMessage {
+	a.t.Helper()
+	st, err := store.Open(context.Background(), a.dir, store.Options{})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer st.Close()
+	var out json.RawMessage
+	for _, tpl := range st.Templates() {
+		if tpl.ID == id {
+			out = tpl.Encode()
+		}
+	}
+	if out == nil {
+		a.t.Fatalf("no template %s on %s's device", id, a.dir)
+	}
+	return out
+}
+
 // client is an HTTPS client of the real server with the agent's own credential,
 // read from its replica while no command runs on it: it sends what the fieldforms
 // commands would not.
@@ -107,16 +128,27 @@ func TestAgentCannotPublishTemplate(t *testing.T) {
 </h:html>`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := ok(t, ann.dir, "template", "import", xml); !strings.Contains(out, "added as version 1") {
+	out := ok(t, ann.dir, "template", "import", xml)
+	if !strings.Contains(out, "added as version 1") || !strings.Contains(out, "It stays on this device: only an admin's device publishes") {
 		t.Fatalf("template import on ann's device:\n%s", out)
 	}
-	// Ann's sync names the refusal.
+	// Ann's device does not offer it; sent anyway with her credential, the real
+	// server refuses it, that template alone.
+	c, _ := ann.client()
+	tpl := ann.templateJSON("clinic_visit")
+	var resp wire.TemplatesPushResponse
+	if _, err := c.Do(context.Background(), http.MethodPost, "/v1/templates", nil, wire.TemplatesPush{Templates: []json.RawMessage{tpl}}, &resp); err != nil {
+		t.Fatalf("push ann's template with her credential: %v", err)
+	}
+	if len(resp.Results) != 1 || resp.Results[0].Status != wire.StatusRejected || resp.Results[0].Code != "forbidden" {
+		t.Fatalf("the server's answer to ann's template: %+v", resp.Results)
+	}
 	r := cli(t, ann.dir, "sync", "--once")
 	if r.code != 0 && r.code != 3 {
 		t.Fatalf("ann's sync: exit %d: %s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "template clinic_visit version 1 not published (forbidden)\n") {
-		t.Errorf("ann's sync does not name the refusal of clinic_visit (forbidden):\n%s", r.stdout)
+	if strings.Contains(r.stdout, "not published") {
+		t.Errorf("ann's device offered templates no admin signed:\n%s", r.stdout)
 	}
 	ann.syncUntilQuiet()
 	bob.syncUntilQuiet()

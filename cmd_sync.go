@@ -54,8 +54,8 @@ func init() {
 			"the server is unreachable, until interrupted. With --once it syncs once and exits 0 when\n" +
 			"nothing was pending and the server had nothing new, 3 when something moved (run it\n" +
 			"again to confirm all is in step), 1 on failure. Each template version the server\n" +
-			"refused is named on a line \"template ID version N not published (CODE)\": only\n" +
-			"an admin's device publishes a template (code forbidden); it stays on this device.",
+			"refused is named on a line \"template ID version N not published (CODE)\". Only an\n" +
+			"admin's device publishes templates; another offers only versions an admin signed.",
 		setup: func(fs *flag.FlagSet) cliRun {
 			once := fs.Bool("once", false, "sync once and exit")
 			return func(e *cliEnv, args []string) error {

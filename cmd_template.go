@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldforms/fieldforms/form/importer"
 	"github.com/fieldforms/fieldforms/store"
+	ffsync "github.com/fieldforms/fieldforms/sync"
 )
 
 func init() {
@@ -70,5 +71,8 @@ func importTemplate(e *cliEnv, path string, dry, asJSON bool) error {
 	}
 	fmt.Fprint(e.stdout, rep.Text())
 	fmt.Fprintf(e.stdout, "\nTemplate %s: %s.\n", rep.Template.ID, status)
+	if cred, err := ffsync.LoadCredential(e.ctx, e.st); !dry && err == nil && !cred.Admin {
+		fmt.Fprintln(e.stdout, "It stays on this device: only an admin's device publishes templates (or fieldformsd template import).")
+	}
 	return nil
 }

@@ -58,6 +58,7 @@ func (e *APIError) Temporary() bool { return e.Status >= 500 || e.Status == http
 type Client struct {
 	base  *url.URL
 	token string
+	admin bool // the credential is an admin's: it may publish templates
 	http  *http.Client
 	log   *slog.Logger
 	// Last is what the latest response said about the server.
@@ -155,7 +156,7 @@ func NewClient(cred Credential, opts ClientOptions) (*Client, error) {
 			// asks and decompresses by itself.
 		}
 	}
-	return &Client{base: u, token: cred.Token, log: opts.Logger, now: opts.Now,
+	return &Client{base: u, token: cred.Token, admin: cred.Admin, log: opts.Logger, now: opts.Now,
 		http: &http.Client{Transport: tr, Timeout: opts.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }

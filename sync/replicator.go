@@ -483,6 +483,11 @@ func (r *Replicator) syncTemplates(ctx context.Context, c *Client, rep *Report) 
 			if err != nil {
 				return err
 			}
+			if len(sig) == 0 && !c.admin {
+				// Only an admin publishes: a version no admin signed (one imported
+				// here, or a sample) stays on this device.
+				continue
+			}
 			push.Templates = append(push.Templates, t.Encode())
 			push.Signatures = append(push.Signatures, string(sig))
 			signed = signed || len(sig) > 0
