@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -214,7 +213,10 @@ func TestRestampCrashChild(t *testing.T) {
 	}
 	store.SetRestampFault(func(at string) error {
 		if at == step {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			// SIGKILL on Unix, TerminateProcess on Windows.
+			if p, err := os.FindProcess(os.Getpid()); err == nil {
+				p.Kill()
+			}
 			select {}
 		}
 		return nil
