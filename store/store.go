@@ -300,7 +300,8 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		if _, v := tx.Bucket(bucketAudit).Cursor().Last(); v != nil {
 			var e AuditEntry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("open replica: last audit entry: %w", err)
+				return fmt.Errorf("open replica: %w", &DamageError{File: s.dbPath(),
+					What: fmt.Sprintf("its last audit entry does not decode (%v)", err), Advice: s.advice})
 			}
 			s.lastHash = e.Hash
 		}
