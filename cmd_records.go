@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -470,6 +471,19 @@ func listRecords(e *cliEnv, q store.Query, limit int, asJSON bool) error {
 		q.Offset += len(p.Items)
 		if len(p.Items) == 0 || q.Offset >= p.Total || limit > 0 && len(items) >= limit {
 			break
+		}
+	}
+	if whole := q; whole.Offset == len(items) && limit == 0 && whole.Deleted == store.LiveAndDeleted &&
+		whole.Text == "" && whole.Template == "" && whole.Status == "" {
+		// Every record was asked for: the index must list as many as the replica holds,
+		// or a record would go missing from the list unseen.
+		n, err := e.st.Count(e.ctx)
+		if err != nil {
+			return err
+		}
+		if n != len(items) {
+			return fmt.Errorf("%s is damaged: its index lists %d records, but it holds %d; run `fieldforms verify`, then `fieldforms repair`",
+				filepath.Join(e.st.Dir(), store.DBFile), len(items), n)
 		}
 	}
 	if asJSON {
