@@ -473,8 +473,8 @@ func listRecords(e *cliEnv, q store.Query, limit int, asJSON bool) error {
 			break
 		}
 	}
-	if whole := q; whole.Offset == len(items) && limit == 0 && whole.Deleted == store.LiveAndDeleted &&
-		whole.Text == "" && whole.Template == "" && whole.Status == "" {
+	if q.Offset == len(items) && limit == 0 && q.Deleted == store.LiveAndDeleted &&
+		q.Text == "" && q.Template == "" && q.Status == "" {
 		// Every record was asked for: the index must list as many as the replica holds,
 		// or a record would go missing from the list unseen.
 		n, err := e.st.Count(e.ctx)

@@ -114,13 +114,16 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	if cause := ts.damaged[name]; cause != nil {
 		return nil, fmt.Errorf("tenant %s: %w: %v", name, ErrTenantDamaged, cause)
 	}
+	// offline takes the tenant offline for damage; markDamaged takes ts.mu itself.
+	offline := func(cause error) error {
+		ts.mu.Unlock()
+		defer ts.mu.Lock()
+		return ts.markDamaged(name, cause)
+	}
 	if t, ok := ts.open[name]; ok {
 		if d := t.st.Damaged(); d != nil {
 			// Damage met since it opened: offline from now on.
-			ts.mu.Unlock()
-			err := ts.markDamaged(name, d)
-			ts.mu.Lock()
-			return nil, err
+			return nil, offline(d)
 		}
 		return t, nil
 	}
@@ -134,10 +137,7 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 		return nil, fmt.Errorf("tenant %s: %w", name, ErrInUse)
 	}
 	if errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrJournalDamaged) {
-		ts.mu.Unlock()
-		err = ts.markDamaged(name, err)
-		ts.mu.Lock()
-		return nil, err
+		return nil, offline(err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", name, err)
@@ -152,10 +152,7 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	if t.epoch, err = ensureEpoch(ctx, st); err != nil {
 		st.Close()
 		if errors.Is(err, store.ErrDamaged) {
-			ts.mu.Unlock()
-			err = ts.markDamaged(name, err)
-			ts.mu.Lock()
-			return nil, err
+			return nil, offline(err)
 		}
 		return nil, fmt.Errorf("tenant %s: %w", name, err)
 	}
