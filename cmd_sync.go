@@ -73,6 +73,13 @@ func init() {
 					for _, res := range r.TemplatesRefused {
 						fmt.Fprintf(e.stdout, "template %s version %d not published (%s)\n", res.ID, res.Version, res.Code)
 					}
+					if r.AuditRestore != "" {
+						fmt.Fprintf(e.stdout, "audit: %s\n", r.AuditRestore)
+					}
+					if r.AuditAlarm != "" {
+						fmt.Fprintf(e.stdout, "audit ALARM: %s\n", r.AuditAlarm)
+						fmt.Fprintf(e.stderr, "audit ALARM: %s\n", r.AuditAlarm)
+					}
 					if !r.NothingNew() {
 						return cliExit(3, nil)
 					}
@@ -120,6 +127,9 @@ func init() {
 					fmt.Fprintf(e.stdout, "user:         %s, tenant %s, device %s\n", s.User, s.Tenant, s.Device)
 					fmt.Fprintf(e.stdout, "epoch:        %s\n", s.Epoch)
 					fmt.Fprintf(e.stdout, "last sync:    %s\n", s.LastSync)
+				}
+				if s.Audit != nil {
+					fmt.Fprintf(e.stdout, "audit:        %s\n", s.Audit.Line)
 				}
 				fmt.Fprintf(e.stdout, "pending:      %d\n", s.Pending)
 				if c := s.Clock; c != nil {
@@ -182,6 +192,18 @@ type statusReport struct {
 	Clock       *clockReport `json:"clock,omitempty"`
 	DeadLetters []deadLetter `json:"dead_letters"`
 	Purged      int          `json:"purged"` // record IDs deleted for good: never held or sent again
+	Audit       *auditReport `json:"audit,omitempty"`
+}
+
+// auditReport is what the device witnessed of the server's audit trail: the latest
+// signed checkpoint it verified, or the alarm raised when the trail was found cut,
+// rewritten or replaced.
+type auditReport struct {
+	Epoch   string `json:"epoch,omitempty"`
+	Entries int64  `json:"entries"`
+	OK      bool   `json:"ok"`
+	Alarm   string `json:"alarm,omitempty"`
+	Line    string `json:"line"`
 }
 
 // clockReport is the device's clock against the server's, at the last sync.
@@ -239,6 +261,11 @@ func deviceStatus(e *cliEnv) (statusReport, error) {
 	s.Epoch, s.LastSync = st.Epoch, "never"
 	if !st.LastSuccess.IsZero() {
 		s.LastSync = st.LastSuccess.Format(time.RFC3339)
+	}
+	a := st.Audit
+	s.Audit = &auditReport{Epoch: a.Epoch, Entries: a.Size, OK: a.Alarm == nil, Line: a.Line()}
+	if a.Alarm != nil {
+		s.Audit.Alarm = a.Alarm.Message
 	}
 	s.Health = serverHealth(e.ctx, cred)
 	return s, nil

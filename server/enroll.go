@@ -161,8 +161,10 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setServerHeaders(w, r, c)
+	vkey, _ := s.CheckpointKey(dev.Tenant)
 	s.writeJSON(w, r, http.StatusOK, wire.EnrollResponse{
 		Tenant: dev.Tenant, DeviceID: dev.ID, User: dev.User, Admin: dev.Admin, Token: token,
-		Server: s.serverInfo(r.Context(), c),
+		CheckpointKey: vkey,
+		Server:        s.serverInfo(r.Context(), c),
 	})
 }

@@ -209,6 +209,9 @@ func (s *Server) applyPurgeLog(ctx context.Context, tenant string, st *store.Sto
 	if err != nil {
 		return err
 	}
+	if err := s.epochMadeHere(tenant, epoch, "purges of the purge log carried out again"); err != nil {
+		return err
+	}
 	if err := st.SetState(ctx, map[string][]byte{stateEpoch: []byte(epoch)}); err != nil {
 		return fmt.Errorf("write epoch: %w", err)
 	}

@@ -417,6 +417,9 @@ func (s *Server) RestoreTenant(ctx context.Context, tenantName, backupID, from s
 	if res.NewEpoch, err = randomHex(16); err != nil {
 		return res, err
 	}
+	if err := s.epochMadeHere(tenantName, res.NewEpoch, "restore from backup "+backupID); err != nil {
+		return res, err
+	}
 	reapply := func(st *store.Store) error {
 		n, err := s.reapplyPurges(ctx, st, tenantName, backupID)
 		res.PurgesReapplied = n

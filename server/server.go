@@ -98,6 +98,7 @@ type Server struct {
 	blob       *blobStore // nil without blob storage (attachments.go)
 	containers sync.Map   // tenant → true once its blob container is known to exist
 	purgeMu    sync.Mutex // one purge step at a time (purge.go)
+	witnessMu  sync.Mutex // the config's checkpoint records (checkpoint.go)
 	bk         *backups   // backups and restores (backup.go, restore.go)
 
 	addr    atomic.Pointer[string] // where Serve listens, once it does
@@ -135,6 +136,8 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.act = newActivity(s)
 	s.tenants.onOpen = s.applyPurgeLog
+	s.tenants.onNewEpoch = s.epochMadeHere
+	s.tenants.onReady = s.witnessAtOpen
 	if opts.Blob != nil {
 		if s.blob, err = newBlobStore(*opts.Blob, id.tenantKey); err != nil {
 			reg.close()

@@ -50,6 +50,11 @@ type tenants struct {
 	// onOpen runs on a store just opened, before its epoch is read and before it
 	// serves: it carries out the purges the server's identity keeps (purgelog.go).
 	onOpen func(ctx context.Context, name string, st *store.Store) error
+	// onNewEpoch runs before a store made empty serves with the epoch just made for it
+	// (checkpoint.go keeps the epochs the server made); onReady runs on a tenant just
+	// opened, before it serves.
+	onNewEpoch func(name, epoch, why string) error
+	onReady    func(ctx context.Context, t *tenant)
 	// damaged tenants are offline because their store is damaged: why, until a
 	// restore replaces it (closeTenant) or the server restarts.
 	damaged map[string]error
@@ -149,7 +154,13 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 		}
 	}
 	t := &tenant{name: name, st: st, ledger: map[string]uint64{}}
-	if t.epoch, err = ensureEpoch(ctx, st); err != nil {
+	newEpoch := func(epoch string) error {
+		if ts.onNewEpoch == nil {
+			return nil
+		}
+		return ts.onNewEpoch(name, epoch, "a new, empty tenant store")
+	}
+	if t.epoch, err = ensureEpoch(ctx, st, newEpoch); err != nil {
 		st.Close()
 		if errors.Is(err, store.ErrDamaged) {
 			return nil, offline(err)
@@ -158,12 +169,15 @@ func (ts *tenants) get(ctx context.Context, name string) (*tenant, error) {
 	}
 	ts.open[name] = t
 	ts.log.Info("tenant store open", "tenant", name, "epoch", t.epoch)
+	if ts.onReady != nil {
+		ts.onReady(ctx, t)
+	}
 	return t, nil
 }
 
 // ensureEpoch reads the store's epoch, making one for a store that has none: a new
 // store, or one made empty after the data folder was lost.
-func ensureEpoch(ctx context.Context, st *store.Store) (string, error) {
+func ensureEpoch(ctx context.Context, st *store.Store, made func(string) error) (string, error) {
 	v, err := st.State(ctx, stateEpoch)
 	if err != nil {
 		return "", fmt.Errorf("read epoch: %w", err)
@@ -173,6 +187,9 @@ func ensureEpoch(ctx context.Context, st *store.Store) (string, error) {
 	}
 	epoch, err := randomHex(16)
 	if err != nil {
+		return "", err
+	}
+	if err := made(epoch); err != nil {
 		return "", err
 	}
 	if err := st.SetState(ctx, map[string][]byte{stateEpoch: []byte(epoch)}); err != nil {

@@ -34,6 +34,9 @@ type Credential struct {
 	Token       string `json:"token"`
 	Fingerprint string `json:"fingerprint,omitempty"`
 	Cert        string `json:"cert,omitempty"` // base64 DER of a pinned self-signed certificate
+	// CheckpointKey is the note verifier key of the tenant's audit checkpoints, from
+	// enrolment (none from a server of an earlier release: see witness.go).
+	CheckpointKey string `json:"checkpoint_key,omitempty"`
 }
 
 // ErrPlainText is returned for a server URL that is not https.
@@ -300,6 +303,7 @@ func Enroll(ctx context.Context, code wire.EnrollCode, deviceID, deviceName stri
 		return Credential{}, errors.New("enroll: the server's answer has no credential")
 	}
 	cred.DeviceID, cred.User, cred.Admin, cred.Token = resp.DeviceID, resp.User, resp.Admin, resp.Token
+	cred.CheckpointKey = resp.CheckpointKey
 	if resp.Tenant != "" {
 		cred.Tenant = resp.Tenant
 	}

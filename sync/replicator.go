@@ -68,6 +68,7 @@ type Status struct {
 	Server      string
 	Progress    *Progress
 	Clock       ClockStatus // the device's clock against the server's; changes held for it
+	Audit       Witness     // what the device witnessed of the server's audit trail
 }
 
 // Options tune a Replicator. The zero value works.
@@ -150,7 +151,8 @@ func SaveCredential(ctx context.Context, st *store.Store, cred Credential) error
 		return err
 	}
 	// A new server: what the replica knew of the old one no longer holds.
-	return st.SetState(ctx, map[string][]byte{KeyCredential: b, keyEpoch: nil, keyCursor: nil, keyAcked: nil, keyReconcile: []byte("1")})
+	// The checkpoint key comes with the credential; one pinned earlier is forgotten.
+	return st.SetState(ctx, map[string][]byte{KeyCredential: b, keyEpoch: nil, keyCursor: nil, keyAcked: nil, keyReconcile: []byte("1"), keyWitnessKey: nil})
 }
 
 // LoadCredential reads the replica's credential, or ErrNotEnrolled.
@@ -279,6 +281,13 @@ type Report struct {
 	// device offered and the server refused: a device that is not an admin's does
 	// not publish what it imported (code forbidden); the template stays on it.
 	TemplatesRefused []wire.TemplateResult
+	// AuditEntries is the size of the server's audit trail in the checkpoint this sync
+	// verified (witness.go); AuditAlarm says plainly when the trail was found cut,
+	// rewritten or replaced, or a checkpoint forged; AuditRestore when a restore of
+	// the server's data started a new chain.
+	AuditEntries int64
+	AuditAlarm   string
+	AuditRestore string
 }
 
 // NothingNew reports a sync that moved nothing either way.
@@ -300,7 +309,7 @@ func (r *Replicator) SyncOnce(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	r.update(func(s *Status) { s.State, s.Message, s.Server = StateSyncing, "", cred.URL })
-	err = r.cycle(ctx, c, &rep)
+	err = r.cycle(ctx, c, cred, &rep)
 	r.finish(ctx, err)
 	return rep, err
 }
@@ -325,12 +334,15 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 		}
 	}
 	clockMsg := clock.Message(r.st.WallClock())
+	audit, _ := AuditWitness(ctx, r.st)
 	r.update(func(s *Status) {
-		s.Pending, s.DeadLetters, s.Epoch, s.Progress, s.Clock = pending, len(dead), string(epoch), nil, clock
+		s.Pending, s.DeadLetters, s.Epoch, s.Progress, s.Clock, s.Audit = pending, len(dead), string(epoch), nil, clock, audit
 		if t, perr := time.Parse(time.RFC3339Nano, string(last)); perr == nil {
 			s.LastSuccess = t
 		}
 		switch {
+		case err == nil && audit.Alarm != nil:
+			s.State, s.Message = StateError, "the server's audit trail: "+audit.Alarm.Message
 		case err == nil && len(refused) > 0:
 			s.State, s.Message = StateError, fmt.Sprintf("%d change(s) refused by the server: %s", len(refused), refused[0].Reason)
 			if clock.Held > 0 {
@@ -352,7 +364,7 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 	})
 }
 
-func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
+func (r *Replicator) cycle(ctx context.Context, c *Client, cred Credential, rep *Report) error {
 	// Templates first when they may differ: records need their templates on both
 	// sides. Otherwise the tag in every answer says when the server's changed.
 	due, _ := r.st.State(ctx, keyReconcile)
@@ -376,6 +388,9 @@ func (r *Replicator) cycle(ctx context.Context, c *Client, rep *Report) error {
 		return err
 	}
 	if err := r.reportQueue(ctx, c); err != nil {
+		return err
+	}
+	if err := r.witness(ctx, c, cred, rep); err != nil {
 		return err
 	}
 	// Records first, bytes after: a record syncs at once, its attachments show as
@@ -775,6 +790,7 @@ func (r *Replicator) Info(ctx context.Context) Status {
 	s.Pending, _ = r.st.PendingCount(ctx)
 	s.Clock, _ = ClockInfo(ctx, r.st)
 	s.Clock.Held, _ = r.heldForClock(ctx)
+	s.Audit, _ = AuditWitness(ctx, r.st)
 	return s
 }
 

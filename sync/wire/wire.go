@@ -35,6 +35,7 @@
 //	POST /v1/status                  DeviceStatus → StatusResponse (queue depth, for monitoring)
 //	GET  /v1/purges?after=&limit=    → PurgeNotices (the tenant's signed purge notices; purge.go)
 //	POST /v1/purges                  PurgeNoticesPush → PurgeNoticesResponse (notices a server lost)
+//	GET  /v1/audit/checkpoint?from=N → CheckpointResponse (the tenant's signed audit checkpoint; checkpoint.go)
 //
 // Admin endpoints (the token's user must be an admin):
 //
@@ -179,7 +180,10 @@ type EnrollResponse struct {
 	User     string `json:"user"`
 	Admin    bool   `json:"admin"`
 	Token    string `json:"token"`
-	Server   Server `json:"server"`
+	// CheckpointKey is the note verifier key the tenant's audit checkpoints are
+	// signed with (checkpoint.go); servers of an earlier release send none.
+	CheckpointKey string `json:"checkpoint_key,omitempty"`
+	Server        Server `json:"server"`
 }
 
 // PushChange is one outbox entry: the device's sequence number and the change.

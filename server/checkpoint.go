@@ -1,0 +1,316 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fieldforms/fieldforms/sync/wire"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Signed audit checkpoints (wire/checkpoint.go).
+//
+// Each tenant's checkpoints are signed with an Ed25519 key derived from the tenant's
+// key (HKDF-SHA256, label checkpointKeyLabel), so a server rebuilt from the same
+// config signs with the same key, and the key needs no file of its own. Devices get
+// the verifier key at enrolment.
+//
+// The server keeps, in its config folder apart from the tenant's data
+// (checkpoints/<tenant>.json), the latest checkpoint it signed and the epochs it made
+// itself (a new store, a restore, a purge log carried out again). A tenant file cut,
+// rewritten or put back while the server was down is then caught: at open (a log
+// line), by `fieldformsd audit --verify` (exit 1) and by the devices, which check
+// every checkpoint against the last one they saw. A file whose epoch the server never
+// made gets no checkpoint at all (wire.CodeAuditUnverifiable), so a copy put back
+// outside `fieldformsd restore` cannot pass for a restore.
+
+const (
+	checkpointsDir     = "checkpoints"
+	checkpointKeyLabel = "fieldforms-audit-checkpoint-v1 "
+)
+
+// auditTree is the store's Merkle tree over its audit entries.
+type auditTree interface {
+	AuditTree(ctx context.Context) (tlog.Tree, error)
+	AuditTreeProof(ctx context.Context, oldN, newN int64) (tlog.TreeProof, error)
+}
+
+// errNoAuditTree: the store of this build keeps no Merkle tree over its audit.
+var errNoAuditTree = errors.New("the tenant store keeps no audit tree")
+
+func treeOf(t *tenant) (auditTree, error) {
+	at, ok := any(t.st).(auditTree)
+	if !ok {
+		return nil, errNoAuditTree
+	}
+	return at, nil
+}
+
+// checkpointKeys returns a tenant's checkpoint signer and verifier key.
+func (id *identity) checkpointKeys(tenant string) (note.Signer, string, error) {
+	secret, err := id.tenantKey(tenant)
+	if err != nil {
+		return nil, "", err
+	}
+	seed, err := hkdf.Key(sha256.New, secret, nil, checkpointKeyLabel+tenant, ed25519.SeedSize)
+	if err != nil {
+		return nil, "", fmt.Errorf("checkpoint key: %w", err)
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	name := wire.CheckpointKeyName(tenant)
+	vkey, err := note.NewEd25519VerifierKey(name, priv.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, "", fmt.Errorf("checkpoint key: %w", err)
+	}
+	// vkey is name+hash+base64(alg||pub); the signer key is the same with the seed.
+	parts := strings.Split(vkey, "+")
+	skey := "PRIVATE+KEY+" + name + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, seed...))
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, "", fmt.Errorf("checkpoint key: %w", err)
+	}
+	return signer, vkey, nil
+}
+
+// CheckpointKey returns the note verifier key of a tenant's audit checkpoints.
+func (s *Server) CheckpointKey(tenant string) (string, error) {
+	_, vkey, err := s.id.checkpointKeys(tenant)
+	return vkey, err
+}
+
+// witnessRecord is what the config folder keeps of a tenant's trail.
+type witnessRecord struct {
+	// Epoch and Checkpoint: the latest checkpoint signed, and its epoch.
+	Epoch      string `json:"epoch,omitempty"`
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// Epochs the server made itself, newest last, with why.
+	Epochs []epochMade `json:"epochs,omitempty"`
+	// Before holds the last checkpoint of each earlier epoch, newest last.
+	Before []string `json:"before,omitempty"`
+}
+
+type epochMade struct {
+	Epoch string    `json:"epoch"`
+	Why   string    `json:"why"`
+	Time  time.Time `json:"time"`
+}
+
+func (id *identity) witnessPath(tenant string) string {
+	return filepath.Join(id.dir, checkpointsDir, tenant+".json")
+}
+
+// readWitness reads a tenant's record; none is the zero record.
+func (id *identity) readWitness(tenant string) (witnessRecord, error) {
+	var w witnessRecord
+	data, err := os.ReadFile(id.witnessPath(tenant))
+	if errors.Is(err, os.ErrNotExist) {
+		return w, nil
+	}
+	if err != nil {
+		return w, fmt.Errorf("checkpoint record: %w", err)
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return w, fmt.Errorf("checkpoint record %s: %w", id.witnessPath(tenant), err)
+	}
+	return w, nil
+}
+
+func (id *identity) writeWitness(tenant string, w witnessRecord) error {
+	if err := os.MkdirAll(filepath.Join(id.dir, checkpointsDir), 0o700); err != nil {
+		return fmt.Errorf("checkpoint record: %w", err)
+	}
+	data, err := json.MarshalIndent(w, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(id.witnessPath(tenant), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("checkpoint record: %w", err)
+	}
+	return nil
+}
+
+// epochMadeHere records, before a store serves with it, an epoch the server made.
+func (s *Server) epochMadeHere(tenant, epoch, why string) error {
+	s.witnessMu.Lock()
+	defer s.witnessMu.Unlock()
+	w, err := s.id.readWitness(tenant)
+	if err != nil {
+		return err
+	}
+	w.Epochs = append(w.Epochs, epochMade{Epoch: epoch, Why: why, Time: s.now().UTC()})
+	if len(w.Epochs) > 100 {
+		w.Epochs = w.Epochs[len(w.Epochs)-100:]
+	}
+	return s.id.writeWitness(tenant, w)
+}
+
+// witnessState is the check of a tenant's trail against the record: the current tree,
+// and a problem ("" for none).
+type witnessState struct {
+	tree    tlog.Tree
+	last    *wire.Checkpoint // the record's latest checkpoint in this epoch
+	problem string
+	fresh   bool // the epoch starts a new chain (made here, or first sight)
+}
+
+// checkWitness compares the tenant's tree with the config's record of it.
+func (s *Server) checkWitness(ctx context.Context, t *tenant) (witnessState, witnessRecord, error) {
+	var ws witnessState
+	at, err := treeOf(t)
+	if err != nil {
+		return ws, witnessRecord{}, err
+	}
+	if ws.tree, err = at.AuditTree(ctx); err != nil {
+		return ws, witnessRecord{}, fmt.Errorf("audit tree: %w", err)
+	}
+	w, err := s.id.readWitness(t.name)
+	if err != nil {
+		return ws, w, err
+	}
+	switch {
+	case w.Epoch == "" && w.Checkpoint == "":
+		ws.fresh = true // first sight (a server of an earlier release signed nothing)
+	case w.Epoch != t.epoch:
+		made := false
+		for _, e := range w.Epochs {
+			made = made || e.Epoch == t.epoch
+		}
+		if !made {
+			ws.problem = fmt.Sprintf("the tenant's data is of epoch %s, which this server never made (it last signed epoch %s): the file was replaced outside `fieldformsd restore`", t.epoch, w.Epoch)
+		}
+		ws.fresh = made
+	default:
+		c, err := wire.ParseCheckpoint(noteText(w.Checkpoint))
+		if err != nil {
+			return ws, w, fmt.Errorf("checkpoint record %s: %w", s.id.witnessPath(t.name), err)
+		}
+		ws.last = &c
+		switch {
+		case ws.tree.N < c.Tree.N:
+			ws.problem = fmt.Sprintf("the audit trail holds %d entries but the server signed a checkpoint at %d: entries %d to %d were cut", ws.tree.N, c.Tree.N, ws.tree.N+1, c.Tree.N)
+		case ws.tree.N == c.Tree.N && ws.tree.Hash != c.Tree.Hash:
+			ws.problem = fmt.Sprintf("the audit trail's root at %d entries is not the one the server signed: entries were rewritten", c.Tree.N)
+		case ws.tree.N > c.Tree.N && c.Tree.N > 0:
+			p, err := at.AuditTreeProof(ctx, c.Tree.N, ws.tree.N)
+			if err != nil {
+				return ws, w, fmt.Errorf("audit tree proof: %w", err)
+			}
+			if tlog.CheckTree(p, ws.tree.N, ws.tree.Hash, c.Tree.N, c.Tree.Hash) != nil {
+				ws.problem = fmt.Sprintf("the first %d audit entries are not those of the checkpoint the server signed: entries were rewritten", c.Tree.N)
+			}
+		}
+	}
+	return ws, w, nil
+}
+
+// noteText is the text of a signed note (before its signature lines).
+func noteText(signed string) string {
+	text, _, _ := strings.Cut(signed, "\n\n")
+	return text + "\n"
+}
+
+// signCheckpoint signs the tenant's current tree and, when it extends the record's
+// chain, keeps it in the config folder. A problem is returned as an error only when
+// the epoch is not the server's own; a cut or rewrite is signed as it is (devices
+// that saw more catch it) but never replaces the record, which stays as evidence.
+func (s *Server) signCheckpoint(ctx context.Context, t *tenant) (string, witnessState, error) {
+	s.witnessMu.Lock()
+	defer s.witnessMu.Unlock()
+	ws, w, err := s.checkWitness(ctx, t)
+	if err != nil {
+		return "", ws, err
+	}
+	if ws.problem != "" && ws.last == nil {
+		return "", ws, errorf(http.StatusConflict, wire.CodeAuditUnverifiable, "%s", ws.problem)
+	}
+	if ws.problem == "" && ws.last != nil && ws.last.Tree == ws.tree {
+		return w.Checkpoint, ws, nil
+	}
+	signer, _, err := s.id.checkpointKeys(t.name)
+	if err != nil {
+		return "", ws, err
+	}
+	text := wire.Checkpoint{Tenant: t.name, Epoch: t.epoch, Tree: ws.tree}.Format()
+	signed, err := note.Sign(&note.Note{Text: text}, signer)
+	if err != nil {
+		return "", ws, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	if ws.problem == "" {
+		if w.Epoch != t.epoch && w.Checkpoint != "" {
+			w.Before = append(w.Before, w.Checkpoint)
+		}
+		w.Epoch, w.Checkpoint = t.epoch, string(signed)
+		if err := s.id.writeWitness(t.name, w); err != nil {
+			return "", ws, err
+		}
+	}
+	return string(signed), ws, nil
+}
+
+// handleCheckpoint answers GET /v1/audit/checkpoint?from=N.
+func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	q, err := query(r, "from")
+	if err != nil {
+		return nil, err
+	}
+	var from int64
+	if v := q["from"]; v != "" {
+		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from < 0 {
+			return nil, badRequest("from %q: a whole number of audit entries, 0 or more", clip(v, 40))
+		}
+	}
+	signed, ws, err := s.signCheckpoint(r.Context(), c.t)
+	if errors.Is(err, errNoAuditTree) {
+		return nil, errorf(http.StatusNotFound, wire.CodeNotFound, "this server keeps no audit checkpoints")
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, vkey, err := s.id.checkpointKeys(c.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	resp := wire.CheckpointResponse{Checkpoint: signed, Key: vkey, Server: s.serverInfo(r.Context(), c)}
+	if from > 0 && from < ws.tree.N {
+		at, _ := treeOf(c.t)
+		p, err := at.AuditTreeProof(r.Context(), from, ws.tree.N)
+		if err != nil {
+			return nil, fmt.Errorf("audit tree proof: %w", err)
+		}
+		resp.From, resp.Proof = from, p
+	}
+	return resp, nil
+}
+
+func init() {
+	extraRoutes = append(extraRoutes, func(s *Server, rt *router) {
+		rt.handle("GET /v1/audit/checkpoint", roleDevice, s.handleCheckpoint)
+	})
+}
+
+// witnessAtOpen checks a tenant just opened against the config's record and, when it
+// holds, signs its current tree so the record follows it. A problem is logged; the
+// record is kept as evidence and `fieldformsd audit --verify` names it.
+func (s *Server) witnessAtOpen(ctx context.Context, t *tenant) {
+	_, ws, err := s.signCheckpoint(ctx, t)
+	switch {
+	case errors.Is(err, errNoAuditTree):
+	case err != nil && ws.problem == "":
+		s.log.Error("audit checkpoint not signed", "tenant", t.name, "err", err)
+	case ws.problem != "":
+		s.log.Error("the tenant's audit trail does not match the checkpoint this server signed", "tenant", t.name, "problem", ws.problem)
+	}
+}
