@@ -11,6 +11,7 @@ require (
 	github.com/richardlehane/mscfb v1.0.9
 	github.com/xuri/excelize/v2 v2.11.1
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/mod v0.43.0
 	golang.org/x/sys v0.49.0
 )
 

@@ -145,6 +145,9 @@ func putAuditEncoded(tx *bolt.Tx, e *AuditEntry, b []byte) error {
 	if err := tx.Bucket(bucketAudit).Put(u64(e.Seq), b); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	if err := treeAdd(tx, e.Seq, b); err != nil {
+		return err
+	}
 	if e.Record != "" {
 		if err := tx.Bucket(bucketAuditByRec).Put(auditByRecKey(e.Record, e.Seq), nil); err != nil {
 			return fmt.Errorf("audit: %w", err)

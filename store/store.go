@@ -43,7 +43,8 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketRecords, bucketRecMeta, bucketByUpdated, bucketFeed,
 		bucketDocs, bucketSegments, bucketTemplates, bucketOutbox, bucketDead, bucketAudit,
-		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState, bucketPurged, bucketPendingRec, bucketNotices}
+		bucketAuditByRec, bucketAttachments, bucketApplied, bucketState, bucketPurged, bucketPendingRec, bucketNotices,
+		bucketAuditTree}
 
 	metaSchema  = []byte("schema")
 	metaDevice  = []byte("device")
@@ -268,6 +269,10 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 			return err
 		}
 		applied = getU64(m, metaApplied)
+		// A file written before the audit tree existed gets it here, once.
+		if err := ensureTree(tx); err != nil {
+			return err
+		}
 		var todo []*frame
 		for _, f := range frames {
 			if f.LSN > applied {

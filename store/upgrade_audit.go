@@ -13,6 +13,6 @@ func convertAuditValue(from uint32, seq, v []byte) ([]byte, error) {
 // every bucket was copied: what the new layout derives from the old data (the
 // audit's Merkle tree) is built here. The storage-v2 audit work fills it.
 func finishUpgrade(tx *bolt.Tx, from uint32) error {
-	_, _ = tx, from
-	return nil
+	_ = from
+	return ensureTree(tx)
 }
