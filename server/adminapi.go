@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -340,6 +341,22 @@ func (s *Server) auditPage(ctx context.Context, t *tenant, a AuditArgs) (wire.Au
 		}
 		ok := err == nil
 		resp.Verified, resp.Checked = &ok, n
+		// The trail against the checkpoint this server signed last (checkpoint.go).
+		ws, werr := s.verifyWitness(ctx, t)
+		switch {
+		case errors.Is(werr, errNoAuditTree):
+		case werr != nil:
+			return wire.AuditResponse{}, fmt.Errorf("verify audit checkpoint: %w", werr)
+		default:
+			resp.TreeSize, resp.CheckpointSize = ws.tree.N, ws.tree.N
+			if ws.last != nil {
+				resp.CheckpointSize = ws.last.Tree.N // the one checked against
+			}
+			if ws.problem != "" {
+				ok = false
+				resp.Problem = strings.TrimPrefix(resp.Problem+"; "+ws.problem, "; ")
+			}
+		}
 	}
 	return resp, nil
 }

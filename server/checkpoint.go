@@ -314,3 +314,13 @@ func (s *Server) witnessAtOpen(ctx context.Context, t *tenant) {
 		s.log.Error("the tenant's audit trail does not match the checkpoint this server signed", "tenant", t.name, "problem", ws.problem)
 	}
 }
+
+// verifyWitness checks the tenant's trail against the checkpoint this server signed
+// last and, when it holds, signs the current tree so the record follows it.
+func (s *Server) verifyWitness(ctx context.Context, t *tenant) (witnessState, error) {
+	_, ws, err := s.signCheckpoint(ctx, t)
+	if ws.problem != "" {
+		return ws, nil
+	}
+	return ws, err
+}

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(&command{
 		name:    "audit",
-		summary: "Show a tenant's audit trail, or one record's history; --verify checks the hash chain (exit 1 when broken).",
+		summary: "Show a tenant's audit trail, or one record's history; --verify checks the hash chain, the Merkle tree and the latest signed checkpoint (exit 1 when broken).",
 		usage:   "--tenant NAME [--record ID] [--verify] [--after SEQ] [--limit N] [--json]",
 		run:     runAudit,
 	})
@@ -56,6 +56,7 @@ func runAudit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		}
 		if a.Verify {
 			all.Verified, all.Checked, all.Problem = page.Verified, page.Checked, page.Problem
+			all.TreeSize, all.CheckpointSize = page.TreeSize, page.CheckpointSize
 			a.Verify = false
 		}
 		all.Entries = append(all.Entries, page.Entries...)
@@ -84,6 +85,9 @@ func runAudit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		}
 		if *verify && all.Verified != nil && *all.Verified {
 			fmt.Fprintf(e.stdout, "audit chain intact: %d entries checked\n", all.Checked)
+			if all.TreeSize > 0 || all.CheckpointSize > 0 {
+				fmt.Fprintf(e.stdout, "verified up to entry %d, checkpoint signed at size %d\n", all.TreeSize, all.CheckpointSize)
+			}
 		}
 	}
 	if *verify && (all.Verified == nil || !*all.Verified) {

@@ -430,7 +430,12 @@ type AuditResponse struct {
 	Verified *bool        `json:"verified,omitempty"`
 	Checked  int          `json:"checked,omitempty"` // entries the chain check walked
 	Problem  string       `json:"problem,omitempty"`
-	Server   Server       `json:"server"`
+	// TreeSize is the number of entries in the trail's Merkle tree and
+	// CheckpointSize the size of the latest checkpoint the server signed of it in
+	// this epoch (0: none yet), when the check ran.
+	TreeSize       int64  `json:"tree_size,omitempty"`
+	CheckpointSize int64  `json:"checkpoint_size,omitempty"`
+	Server         Server `json:"server"`
 }
 
 // PurgeRequest asks for records to be deleted for good.
