@@ -1,0 +1,356 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fieldforms/fieldforms/server"
+	"github.com/fieldforms/fieldforms/store"
+	ffsync "github.com/fieldforms/fieldforms/sync"
+	"github.com/fieldforms/fieldforms/sync/wire"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The tenant's audit trail as an operator with the files could change it while the
+// server is down, and what a device that witnessed it before says at its next sync.
+
+func wtDBPath(opts server.Options, tenant string) string {
+	return filepath.Join(opts.DataDir, server.TenantsDir, tenant, store.DBFile)
+}
+
+func wtEditDB(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// wtCut drops every audit entry after keep, thoroughly: the entries, the record
+// index, the tree's stored hashes and its size, so the store's own checks agree.
+func wtCut(t *testing.T, path string, keep uint64) {
+	t.Helper()
+	wtEditDB(t, path, func(tx *bolt.Tx) error {
+		var dead [][]byte
+		a := tx.Bucket([]byte("audit"))
+		a.ForEach(func(k, _ []byte) error {
+			if binary.BigEndian.Uint64(k) > keep {
+				dead = append(dead, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range dead {
+			a.Delete(k)
+		}
+		dead = nil
+		byRec := tx.Bucket([]byte("auditbyrec"))
+		byRec.ForEach(func(k, _ []byte) error {
+			if len(k) >= 8 && binary.BigEndian.Uint64(k[len(k)-8:]) > keep {
+				dead = append(dead, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range dead {
+			byRec.Delete(k)
+		}
+		dead = nil
+		tree := tx.Bucket([]byte("audittree"))
+		tree.ForEach(func(k, _ []byte) error {
+			if int64(binary.BigEndian.Uint64(k)) >= tlog.StoredHashCount(int64(keep)) {
+				dead = append(dead, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range dead {
+			tree.Delete(k)
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("audittree_size"), be64(keep))
+	})
+}
+
+// wtRepoint gives a device the address of a server started again.
+func wtRepoint(t *testing.T, d *bkDevice, ts *testServer) {
+	t.Helper()
+	ctx := context.Background()
+	cred, err := ffsync.LoadCredential(ctx, d.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred.URL = ts.url
+	if err := ffsync.SaveCredential(ctx, d.st, cred); err != nil {
+		t.Fatal(err)
+	}
+	d.rep.ResetSession()
+}
+
+func wtSync(t *testing.T, d *bkDevice) ffsync.Report {
+	t.Helper()
+	rep, err := d.rep.SyncOnce(context.Background())
+	if err != nil {
+		t.Fatalf("%s sync: %v", d.name, err)
+	}
+	return rep
+}
+
+// wtAudit runs what `fieldformsd audit --verify` runs, on the stopped server's folders.
+func wtAudit(t *testing.T, opts server.Options, tenant string) wire.AuditResponse {
+	t.Helper()
+	var resp wire.AuditResponse
+	opts.Create = false
+	err := server.Admin(context.Background(), opts, server.OpAudit, server.AuditArgs{Tenant: tenant, Verify: true, Limit: 1}, &resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestWitness(t *testing.T) {
+	cases := []struct {
+		name string
+		// change runs on the stopped server's folders; n is the trail's size the
+		// device witnessed.
+		change func(t *testing.T, opts server.Options, n uint64)
+		// alarm: what the device's alarm says (none: no alarm); verify: what
+		// audit --verify's problem says, given the trail's size then (none: verified).
+		alarm  func(n uint64) []string
+		verify func(n uint64, tree int64) []string
+	}{
+		{name: "untouched"},
+		{
+			name:   "tail cut",
+			change: func(t *testing.T, opts server.Options, n uint64) { wtCut(t, wtDBPath(opts, "acme"), n-3) },
+			alarm: func(n uint64) []string {
+				return []string{"was cut", fmt.Sprintf("holds %d entries, and signed %d", n-3, n)}
+			},
+			verify: func(n uint64, tree int64) []string {
+				return []string{fmt.Sprintf("entries %d to %d were cut", tree+1, n)}
+			},
+		},
+		{
+			// Entries after the cut rewritten by the store itself, so every chain
+			// hash and the tree are recomputed and the store's own check passes.
+			name: "rewritten with recomputed hashes",
+			change: func(t *testing.T, opts server.Options, n uint64) {
+				wtCut(t, wtDBPath(opts, "acme"), n-2)
+				st, err := store.Open(context.Background(), filepath.Dir(wtDBPath(opts, "acme")), store.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 3 {
+					if err := st.RecordEvent(context.Background(), "mallory", "fieldformsd", store.ActionPurgeRequest, fmt.Sprintf("forged %d", i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := st.VerifyAudit(context.Background()); err != nil {
+					t.Fatalf("the rewritten trail does not pass the store's own check: %v", err)
+				}
+				st.Close()
+			},
+			alarm: func(n uint64) []string {
+				return []string{"was rewritten", fmt.Sprintf("its first %d entries are not those this device saw (it now holds %d", n, n+1)}
+			},
+			verify: func(n uint64, tree int64) []string {
+				return []string{fmt.Sprintf("the first %d audit entries are not those of the checkpoint the server signed", n)}
+			},
+		},
+		{
+			name: "file of an epoch the server never made",
+			change: func(t *testing.T, opts server.Options, n uint64) {
+				wtEditDB(t, wtDBPath(opts, "acme"), func(tx *bolt.Tx) error {
+					b := make([]byte, 16)
+					rand.Read(b)
+					return tx.Bucket([]byte("state")).Put([]byte("epoch"), []byte(hex.EncodeToString(b)))
+				})
+			},
+			alarm: func(uint64) []string { return []string{"will not vouch", "which this server never made"} },
+			verify: func(uint64, int64) []string {
+				return []string{"which this server never made", "replaced outside `fieldformsd restore`"}
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opts := bkOptions(t, nil)
+			ts := startServer(t, opts)
+			ts.addTenant(t, "acme")
+			d := bkEnrol(t, ts, "acme", "anna")
+			var rep ffsync.Report
+			for i := range 4 { // a sync each, so at least 4 entries however they batch
+				d.save(t, "", fmt.Sprintf("site %d", i), i)
+				rep = wtSync(t, d)
+			}
+			if rep.AuditAlarm != "" || rep.AuditEntries < 4 {
+				t.Fatalf("first sync: %+v", rep)
+			}
+			n := uint64(rep.AuditEntries)
+			ts.stop()
+			if c.change != nil {
+				c.change(t, opts, n)
+			}
+			ts = startServer(t, opts)
+			wtRepoint(t, d, ts)
+			rep = wtSync(t, d) // records keep syncing whatever the trail says
+			w, err := ffsync.AuditWitness(context.Background(), d.st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.alarm == nil {
+				if rep.AuditAlarm != "" || w.Alarm != nil || w.Size < int64(n) {
+					t.Fatalf("untouched trail: %+v, kept %+v", rep, w)
+				}
+			} else {
+				t.Logf("device: %s", rep.AuditAlarm)
+				for _, want := range c.alarm(n) {
+					if !strings.Contains(rep.AuditAlarm, want) {
+						t.Errorf("device's alarm %q lacks %q", rep.AuditAlarm, want)
+					}
+				}
+				if w.Alarm == nil || w.Alarm.Message != rep.AuditAlarm || w.Size != int64(n) {
+					t.Errorf("kept %+v; want the alarm, and the checkpoint at %d kept as evidence", w, n)
+				}
+				if st := d.rep.Status(); st.State != ffsync.StateError || !strings.Contains(st.Message, "audit trail") {
+					t.Errorf("status %+v", st)
+				}
+				// A record saved now still reaches the server.
+				d.save(t, "", "after the alarm", 1)
+				if rep := wtSync(t, d); rep.Pushed != 1 || rep.AuditAlarm == "" {
+					t.Errorf("sync after the alarm: %+v", rep)
+				}
+			}
+			ts.stop()
+			res := wtAudit(t, opts, "acme")
+			if c.verify == nil {
+				if res.Verified == nil || !*res.Verified || res.CheckpointSize < int64(n) {
+					t.Fatalf("audit --verify: %+v", res)
+				}
+				return
+			}
+			t.Logf("server: %s", res.Problem)
+			if res.Verified == nil || *res.Verified {
+				t.Fatalf("audit --verify passed a changed trail: %+v", res)
+			}
+			for _, want := range c.verify(n, res.TreeSize) {
+				if !strings.Contains(res.Problem, want) {
+					t.Errorf("audit --verify's problem %q lacks %q", res.Problem, want)
+				}
+			}
+		})
+	}
+}
+
+// A checkpoint signed with another key is refused, and the checkpoint the device had
+// stays.
+func TestWitnessForgedCheckpoint(t *testing.T) {
+	opts := bkOptions(t, nil)
+	ts := startServer(t, opts)
+	ts.addTenant(t, "acme")
+	d := bkEnrol(t, ts, "acme", "anna")
+	d.save(t, "", "site", 1)
+	first := wtSync(t, d)
+	if first.AuditAlarm != "" || first.AuditEntries == 0 {
+		t.Fatalf("first sync: %+v", first)
+	}
+	d.save(t, "", "site 2", 2)
+	skey, _, err := note.GenerateKey(rand.Reader, wire.CheckpointKeyName("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	cred, _ := ffsync.LoadCredential(context.Background(), d.st)
+	cfg, err := ffsync.TLSConfig(cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.rep = ffsync.New(d.st, ffsync.Options{Client: ffsync.ClientOptions{Transport: forge{base: &http.Transport{TLSClientConfig: cfg}, signer: signer}}})
+	rep := wtSync(t, d)
+	if !strings.Contains(rep.AuditAlarm, "not signed with the tenant's checkpoint key") || rep.Pushed != 1 {
+		t.Fatalf("forged checkpoint: %+v", rep)
+	}
+	w, _ := ffsync.AuditWitness(context.Background(), d.st)
+	if w.Size != first.AuditEntries || w.Alarm == nil {
+		t.Fatalf("kept %+v; want the checkpoint at %d and the alarm", w, first.AuditEntries)
+	}
+}
+
+// forge replaces the server's checkpoint with one of the same text signed with
+// another key of the same name.
+type forge struct {
+	base   http.RoundTripper
+	signer note.Signer
+}
+
+func (f forge) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := f.base.RoundTrip(r)
+	if err != nil || r.URL.Path != "/v1/audit/checkpoint" || resp.StatusCode != 200 {
+		return resp, err
+	}
+	var cr wire.CheckpointResponse
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(b, &cr); err != nil {
+		return nil, err
+	}
+	text, _, _ := strings.Cut(cr.Checkpoint, "\n\n")
+	signed, err := note.Sign(&note.Note{Text: text + "\n"}, f.signer)
+	if err != nil {
+		return nil, err
+	}
+	cr.Checkpoint = string(signed)
+	b, _ = json.Marshal(cr)
+	resp.Body = io.NopCloser(strings.NewReader(string(b)))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Del("Content-Length")
+	resp.Header.Del("Content-Encoding")
+	return resp, nil
+}
+
+// A restore from a backup starts a new chain: reported as a restore, not as tampering.
+func TestWitnessRestoreIsNotTampering(t *testing.T) {
+	ctx := context.Background()
+	opts := bkOptions(t, nil)
+	ts := startServer(t, opts)
+	ts.addTenant(t, "acme")
+	d := bkEnrol(t, ts, "acme", "anna")
+	d.save(t, "", "before the backup", 1)
+	wtSync(t, d)
+	if bk := bkNow(t, ts); bk.State != server.BackupGood {
+		t.Fatalf("backup %+v", bk)
+	}
+	for i := range 3 {
+		d.save(t, "", fmt.Sprintf("after the backup %d", i), i)
+	}
+	before := wtSync(t, d)
+	if _, err := ts.RestoreTenant(ctx, "acme", "latest", ""); err != nil {
+		t.Fatal(err)
+	}
+	rep := wtSync(t, d)
+	if rep.AuditAlarm != "" || !strings.Contains(rep.AuditRestore, "restored") {
+		t.Fatalf("after the restore: %+v", rep)
+	}
+	t.Logf("device: %s", rep.AuditRestore)
+	w, _ := ffsync.AuditWitness(ctx, d.st)
+	if w.Alarm != nil || w.Size < before.AuditEntries-3 {
+		t.Fatalf("witness after the restore: %+v", w)
+	}
+	ts.stop()
+	if res := wtAudit(t, opts, "acme"); res.Verified == nil || !*res.Verified {
+		t.Fatalf("audit --verify after a restore: %+v", res)
+	}
+}
