@@ -74,6 +74,7 @@ func TestRoleMatrix(t *testing.T) {
 		"GET /v1/admin/purge":          {ok: []int{200}},
 		"GET /v1/purges":               {ok: []int{200}},
 		"POST /v1/purges":              {body: `{"notices":[]}`, ok: []int{200}},
+		"GET /v1/audit/checkpoint":     {path: "/v1/audit/checkpoint?from=1", ok: []int{200}},
 	}
 	roles := server.RouteRoles(ts.Server)
 	var patterns []string
