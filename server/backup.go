@@ -149,6 +149,9 @@ type BackupFile struct {
 	Epoch        string `json:"epoch,omitempty"`
 	Tenants      int    `json:"tenants,omitempty"`
 	Devices      int    `json:"devices,omitempty"`
+	// Checkpoint is a tenant's audit checkpoint signed just before the copy (a
+	// signed note, checkpoint.go): the copy's trail must extend it.
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // File kinds.
@@ -494,6 +497,18 @@ func (b *backups) write(ctx context.Context, id string, now time.Time, dir strin
 			return m, fmt.Errorf("backup: %w", err)
 		}
 		f := BackupFile{Name: "tenant-" + name + ".db.gz", Kind: fileTenant, Tenant: name}
+		// The trail's latest signed checkpoint, taken before the copy: the copy's
+		// trail extends it (the trail only grows), which the check proves.
+		signed, ws, err := b.s.signCheckpoint(ctx, t)
+		switch {
+		case err == nil:
+			f.Checkpoint = signed
+			if ws.problem != "" {
+				b.s.log.Error("backup of a tenant whose audit trail does not match the checkpoint the server signed", "backup", id, "tenant", name, "problem", ws.problem)
+			}
+		case !errors.Is(err, errNoAuditTree):
+			b.s.log.Error("backup without a signed audit checkpoint", "backup", id, "tenant", name, "err", err)
+		}
 		err = writeGzip(ctx, filepath.Join(dir, f.Name), &f, func(w io.Writer) error {
 			st, err := t.st.BackupWithStats(ctx, w, stateEpoch)
 			f.Records, f.Deleted, f.AuditEntries, f.Epoch = st.Records, st.Deleted, st.AuditEntries, st.State[stateEpoch]

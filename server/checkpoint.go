@@ -324,3 +324,52 @@ func (s *Server) verifyWitness(ctx context.Context, t *tenant) (witnessState, er
 	}
 	return ws, err
 }
+
+// checkSignedCheckpoint checks a signed checkpoint's signature with the tenant's
+// checkpoint key, and that it is of the tenant in that epoch.
+func (s *Server) checkSignedCheckpoint(tenant, epoch, signed string) error {
+	_, vkey, err := s.id.checkpointKeys(tenant)
+	if err != nil {
+		return err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return err
+	}
+	n, err := note.Open([]byte(signed), note.VerifierList(v))
+	if err != nil {
+		return fmt.Errorf("audit checkpoint: not signed with the tenant's checkpoint key: %w", err)
+	}
+	c, err := wire.ParseCheckpoint(n.Text)
+	if err != nil {
+		return err
+	}
+	if c.Tenant != tenant || c.Epoch != epoch {
+		return fmt.Errorf("audit checkpoint: of %s, not tenant %s in epoch %s", wire.CheckpointOrigin(c.Tenant, c.Epoch), tenant, epoch)
+	}
+	return nil
+}
+
+// checkCopyAgainstCheckpoint checks that a copy's audit trail extends the checkpoint
+// signed before it was taken.
+func checkCopyAgainstCheckpoint(ctx context.Context, st auditTree, signed string) error {
+	c, err := wire.ParseCheckpoint(noteText(signed))
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	tree, err := st.AuditTree(ctx)
+	if err != nil {
+		return err
+	}
+	if tree.N < c.Tree.N {
+		return fmt.Errorf("audit trail of %d entries, the signed checkpoint says %d: entries %d to %d are missing", tree.N, c.Tree.N, tree.N+1, c.Tree.N)
+	}
+	p, err := st.AuditTreeProof(ctx, c.Tree.N, tree.N)
+	if err != nil {
+		return err
+	}
+	if c.Tree.N > 0 && tlog.CheckTree(p, tree.N, tree.Hash, c.Tree.N, c.Tree.Hash) != nil {
+		return fmt.Errorf("audit entries 1 to %d are not those of the signed checkpoint", c.Tree.N)
+	}
+	return nil
+}

@@ -124,6 +124,11 @@ func (b *backups) check(ctx context.Context, m BackupManifest, src backupSource)
 	for i, f := range m.Files {
 		hasRegistry = hasRegistry || f.Kind == fileRegistry
 		dir := filepath.Join(tmp, fmt.Sprint(i))
+		if f.Kind == fileTenant && f.Checkpoint != "" {
+			if err := b.s.checkSignedCheckpoint(f.Tenant, f.Epoch, f.Checkpoint); err != nil {
+				problems = append(problems, f.Name+": "+err.Error())
+			}
+		}
 		if err := checkFile(ctx, src, f, dir); err != nil {
 			problems = append(problems, f.Name+": "+err.Error())
 		}
@@ -259,6 +264,11 @@ func checkTenantCopyThen(ctx context.Context, dir string, f BackupFile, newEpoch
 		}
 		if string(epoch) != f.Epoch {
 			return fmt.Errorf("epoch %q, the manifest says %q", epoch, f.Epoch)
+		}
+		if f.Checkpoint != "" {
+			if err := checkCopyAgainstCheckpoint(ctx, st, f.Checkpoint); err != nil {
+				return err
+			}
 		}
 		if newEpoch != "" {
 			if err := st.SetState(ctx, map[string][]byte{stateEpoch: []byte(newEpoch)}); err != nil {

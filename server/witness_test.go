@@ -1,18 +1,23 @@
 package server_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/server"
 	"github.com/fieldforms/fieldforms/store"
 	ffsync "github.com/fieldforms/fieldforms/sync"
@@ -47,42 +52,29 @@ func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 // index, the tree's stored hashes and its size, so the store's own checks agree.
 func wtCut(t *testing.T, path string, keep uint64) {
 	t.Helper()
-	wtEditDB(t, path, func(tx *bolt.Tx) error {
+	wtEditDB(t, path, func(tx *bolt.Tx) error { return wtCutTx(tx, keep) })
+}
+
+func wtCutTx(tx *bolt.Tx, keep uint64) error {
+	drop := func(bucket string, gone func(k []byte) bool) {
+		b := tx.Bucket([]byte(bucket))
 		var dead [][]byte
-		a := tx.Bucket([]byte("audit"))
-		a.ForEach(func(k, _ []byte) error {
-			if binary.BigEndian.Uint64(k) > keep {
+		b.ForEach(func(k, _ []byte) error {
+			if gone(k) {
 				dead = append(dead, append([]byte(nil), k...))
 			}
 			return nil
 		})
 		for _, k := range dead {
-			a.Delete(k)
+			b.Delete(k)
 		}
-		dead = nil
-		byRec := tx.Bucket([]byte("auditbyrec"))
-		byRec.ForEach(func(k, _ []byte) error {
-			if len(k) >= 8 && binary.BigEndian.Uint64(k[len(k)-8:]) > keep {
-				dead = append(dead, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		for _, k := range dead {
-			byRec.Delete(k)
-		}
-		dead = nil
-		tree := tx.Bucket([]byte("audittree"))
-		tree.ForEach(func(k, _ []byte) error {
-			if int64(binary.BigEndian.Uint64(k)) >= tlog.StoredHashCount(int64(keep)) {
-				dead = append(dead, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		for _, k := range dead {
-			tree.Delete(k)
-		}
-		return tx.Bucket([]byte("meta")).Put([]byte("audittree_size"), be64(keep))
+	}
+	drop("audit", func(k []byte) bool { return binary.BigEndian.Uint64(k) > keep })
+	drop("auditbyrec", func(k []byte) bool { return len(k) >= 8 && binary.BigEndian.Uint64(k[len(k)-8:]) > keep })
+	drop("audittree", func(k []byte) bool {
+		return int64(binary.BigEndian.Uint64(k)) >= tlog.StoredHashCount(int64(keep))
 	})
+	return tx.Bucket([]byte("meta")).Put([]byte("audittree_size"), be64(keep))
 }
 
 // wtRepoint gives a device the address of a server started again.
@@ -352,5 +344,89 @@ func TestWitnessRestoreIsNotTampering(t *testing.T) {
 	ts.stop()
 	if res := wtAudit(t, opts, "acme"); res.Verified == nil || !*res.Verified {
 		t.Fatalf("audit --verify after a restore: %+v", res)
+	}
+}
+
+// A backup records the checkpoint signed before its copy; its check proves the copy
+// extends it, and refuses a checkpoint signed with another key.
+func TestWitnessBackupCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	opts := bkOptions(t, nil)
+	ts := startServer(t, opts)
+	d := bkTenant(t, ts, 0)
+	for i := range 4 {
+		d.pushOK(t, d.change(form.NewID(), fmt.Sprintf("site %d", i), i))
+	}
+	fileOf := func(m *server.BackupManifest) *server.BackupFile {
+		for i := range m.Files {
+			if m.Files[i].Tenant == "acme" {
+				return &m.Files[i]
+			}
+		}
+		t.Fatal("no tenant file in the manifest")
+		return nil
+	}
+	skey, _, _ := note.GenerateKey(rand.Reader, wire.CheckpointKeyName("acme"))
+	forger, _ := note.NewSigner(skey)
+	cases := []struct {
+		name, want string
+		fn         func([]byte) []byte
+		fixm       func(*server.BackupManifest)
+	}{
+		{name: "good"},
+		{name: "the copy's trail cut under matching hashes and counts", want: "entries 2 to",
+			fn: func(b []byte) []byte {
+				return bkEditDB(t, b, func(tx *bolt.Tx) error { return wtCutTx(tx, 1) })
+			},
+			fixm: func(m *server.BackupManifest) { fileOf(m).AuditEntries = 1 }},
+		{name: "a checkpoint signed with another key", want: "not signed with the tenant's checkpoint key",
+			fixm: func(m *server.BackupManifest) {
+				f := fileOf(m)
+				text, _, _ := strings.Cut(f.Checkpoint, "\n\n")
+				signed, _ := note.Sign(&note.Note{Text: text + "\n"}, forger)
+				f.Checkpoint = string(signed)
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			info := bkNow(t, ts)
+			dir := filepath.Join(opts.Backup.Dir, info.ID)
+			var m server.BackupManifest
+			data, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			text, _, _ := strings.Cut(fileOf(&m).Checkpoint, "\n\n")
+			cp, err := wire.ParseCheckpoint(text + "\n")
+			if err != nil || cp.Tree.N < 4 || cp.Epoch != fileOf(&m).Epoch {
+				t.Fatalf("manifest's checkpoint %q: %+v %v", fileOf(&m).Checkpoint, cp, err)
+			}
+			file := fileOf(&m).Name
+			fixm := func(m *server.BackupManifest) {
+				if c.fixm != nil {
+					c.fixm(m)
+				}
+				data, _ := os.ReadFile(filepath.Join(dir, file))
+				f := fileOf(m)
+				sum := sha256.Sum256(data)
+				f.CompressedSize, f.CompressedSHA256 = int64(len(data)), hex.EncodeToString(sum[:])
+				zr, _ := gzip.NewReader(bytes.NewReader(data))
+				raw, _ := io.ReadAll(zr)
+				rs := sha256.Sum256(raw)
+				f.Size, f.SHA256 = int64(len(raw)), hex.EncodeToString(rs[:])
+			}
+			tamper(t, dir, file, c.fn, fixm)
+			got, err := ts.VerifyBackup(ctx, info.ID, "")
+			if c.want == "" {
+				if err != nil || got.State != server.BackupGood {
+					t.Fatalf("verify: %+v %v", got, err)
+				}
+				return
+			}
+			t.Logf("reason: %s", got.Reason)
+			if err == nil || got.State != server.BackupBad || !strings.Contains(got.Reason, c.want) {
+				t.Fatalf("verify: %+v, %v; want bad saying %q", got.BackupState, err, c.want)
+			}
+		})
 	}
 }
