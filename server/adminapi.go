@@ -344,7 +344,6 @@ func (s *Server) auditPage(ctx context.Context, t *tenant, a AuditArgs) (wire.Au
 		// The trail against the checkpoint this server signed last (checkpoint.go).
 		ws, werr := s.verifyWitness(ctx, t)
 		switch {
-		case errors.Is(werr, errNoAuditTree):
 		case werr != nil:
 			return wire.AuditResponse{}, fmt.Errorf("verify audit checkpoint: %w", werr)
 		default:

@@ -506,7 +506,7 @@ func (b *backups) write(ctx context.Context, id string, now time.Time, dir strin
 			if ws.problem != "" {
 				b.s.log.Error("backup of a tenant whose audit trail does not match the checkpoint the server signed", "backup", id, "tenant", name, "problem", ws.problem)
 			}
-		case !errors.Is(err, errNoAuditTree):
+		default:
 			b.s.log.Error("backup without a signed audit checkpoint", "backup", id, "tenant", name, "err", err)
 		}
 		err = writeGzip(ctx, filepath.Join(dir, f.Name), &f, func(w io.Writer) error {

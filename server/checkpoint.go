@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,17 +47,6 @@ const (
 type auditTree interface {
 	AuditTree(ctx context.Context) (tlog.Tree, error)
 	AuditTreeProof(ctx context.Context, oldN, newN int64) (tlog.TreeProof, error)
-}
-
-// errNoAuditTree: the store of this build keeps no Merkle tree over its audit.
-var errNoAuditTree = errors.New("the tenant store keeps no audit tree")
-
-func treeOf(t *tenant) (auditTree, error) {
-	at, ok := any(t.st).(auditTree)
-	if !ok {
-		return nil, errNoAuditTree
-	}
-	return at, nil
 }
 
 // checkpointKeys returns a tenant's checkpoint signer and verifier key.
@@ -142,19 +132,49 @@ func (id *identity) writeWitness(tenant string, w witnessRecord) error {
 	return nil
 }
 
+// loadWitness returns a tenant's record, read once from the config folder.
+// The caller holds s.witnessMu.
+func (s *Server) loadWitness(tenant string) (witnessRecord, error) {
+	if w, ok := s.witnesses[tenant]; ok {
+		return w, nil
+	}
+	w, err := s.id.readWitness(tenant)
+	if err != nil {
+		return w, err
+	}
+	if s.witnesses == nil {
+		s.witnesses = map[string]witnessRecord{}
+	}
+	s.witnesses[tenant] = w
+	return w, nil
+}
+
+// saveWitness writes a tenant's record, durably. The caller holds s.witnessMu.
+func (s *Server) saveWitness(tenant string, w witnessRecord) error {
+	delete(s.witnesses, tenant)
+	if err := s.id.writeWitness(tenant, w); err != nil {
+		return err
+	}
+	if s.witnesses == nil {
+		s.witnesses = map[string]witnessRecord{}
+	}
+	s.witnesses[tenant] = w
+	return nil
+}
+
 // epochMadeHere records, before a store serves with it, an epoch the server made.
 func (s *Server) epochMadeHere(tenant, epoch, why string) error {
 	s.witnessMu.Lock()
 	defer s.witnessMu.Unlock()
-	w, err := s.id.readWitness(tenant)
+	w, err := s.loadWitness(tenant)
 	if err != nil {
 		return err
 	}
-	w.Epochs = append(w.Epochs, epochMade{Epoch: epoch, Why: why, Time: s.now().UTC()})
+	w.Epochs = append(slices.Clone(w.Epochs), epochMade{Epoch: epoch, Why: why, Time: s.now().UTC()})
 	if len(w.Epochs) > 100 {
 		w.Epochs = w.Epochs[len(w.Epochs)-100:]
 	}
-	return s.id.writeWitness(tenant, w)
+	return s.saveWitness(tenant, w)
 }
 
 // witnessState is the check of a tenant's trail against the record: the current tree,
@@ -169,14 +189,12 @@ type witnessState struct {
 // checkWitness compares the tenant's tree with the config's record of it.
 func (s *Server) checkWitness(ctx context.Context, t *tenant) (witnessState, witnessRecord, error) {
 	var ws witnessState
-	at, err := treeOf(t)
-	if err != nil {
-		return ws, witnessRecord{}, err
-	}
+	var err error
+	at := t.st
 	if ws.tree, err = at.AuditTree(ctx); err != nil {
 		return ws, witnessRecord{}, fmt.Errorf("audit tree: %w", err)
 	}
-	w, err := s.id.readWitness(t.name)
+	w, err := s.loadWitness(t.name)
 	if err != nil {
 		return ws, w, err
 	}
@@ -250,10 +268,13 @@ func (s *Server) signCheckpoint(ctx context.Context, t *tenant) (string, witness
 	}
 	if ws.problem == "" {
 		if w.Epoch != t.epoch && w.Checkpoint != "" {
-			w.Before = append(w.Before, w.Checkpoint)
+			w.Before = append(slices.Clone(w.Before), w.Checkpoint)
+			if len(w.Before) > 100 {
+				w.Before = w.Before[len(w.Before)-100:]
+			}
 		}
 		w.Epoch, w.Checkpoint = t.epoch, string(signed)
-		if err := s.id.writeWitness(t.name, w); err != nil {
+		if err := s.saveWitness(t.name, w); err != nil {
 			return "", ws, err
 		}
 	}
@@ -273,9 +294,6 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request, c *cal
 		}
 	}
 	signed, ws, err := s.signCheckpoint(r.Context(), c.t)
-	if errors.Is(err, errNoAuditTree) {
-		return nil, errorf(http.StatusNotFound, wire.CodeNotFound, "this server keeps no audit checkpoints")
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -285,8 +303,7 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	resp := wire.CheckpointResponse{Checkpoint: signed, Key: vkey, Server: s.serverInfo(r.Context(), c)}
 	if from > 0 && from < ws.tree.N {
-		at, _ := treeOf(c.t)
-		p, err := at.AuditTreeProof(r.Context(), from, ws.tree.N)
+		p, err := c.t.st.AuditTreeProof(r.Context(), from, ws.tree.N)
 		if err != nil {
 			return nil, fmt.Errorf("audit tree proof: %w", err)
 		}
@@ -307,7 +324,6 @@ func init() {
 func (s *Server) witnessAtOpen(ctx context.Context, t *tenant) {
 	_, ws, err := s.signCheckpoint(ctx, t)
 	switch {
-	case errors.Is(err, errNoAuditTree):
 	case err != nil && ws.problem == "":
 		s.log.Error("audit checkpoint not signed", "tenant", t.name, "err", err)
 	case ws.problem != "":

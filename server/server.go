@@ -99,7 +99,8 @@ type Server struct {
 	containers sync.Map   // tenant → true once its blob container is known to exist
 	purgeMu    sync.Mutex // one purge step at a time (purge.go)
 	witnessMu  sync.Mutex // the config's checkpoint records (checkpoint.go)
-	bk         *backups   // backups and restores (backup.go, restore.go)
+	witnesses  map[string]witnessRecord
+	bk         *backups // backups and restores (backup.go, restore.go)
 
 	addr    atomic.Pointer[string] // where Serve listens, once it does
 	closing atomic.Bool
