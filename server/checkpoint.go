@@ -319,16 +319,32 @@ func init() {
 }
 
 // witnessAtOpen checks a tenant just opened against the config's record and, when it
-// holds, signs its current tree so the record follows it. A problem is logged; the
-// record is kept as evidence and `fieldformsd audit --verify` names it.
+// holds, signs its current tree so the record follows it. The record is kept as
+// evidence whatever the tenant holds. A serving process logs a problem (commands
+// run without a server report it themselves: `fieldformsd audit --verify`).
 func (s *Server) witnessAtOpen(ctx context.Context, t *tenant) {
 	_, ws, err := s.signCheckpoint(ctx, t)
-	switch {
-	case err != nil && ws.problem == "":
-		s.log.Error("audit checkpoint not signed", "tenant", t.name, "err", err)
-	case ws.problem != "":
-		s.log.Error("the tenant's audit trail does not match the checkpoint this server signed", "tenant", t.name, "problem", ws.problem)
+	if s.addr.Load() != nil {
+		s.logWitness(t.name, ws, err)
 	}
+}
+
+func (s *Server) logWitness(tenant string, ws witnessState, err error) {
+	switch {
+	case ws.problem != "":
+		s.log.Error("the tenant's audit trail does not match the checkpoint this server signed", "tenant", tenant, "problem", ws.problem)
+	case err != nil:
+		s.log.Error("audit checkpoint not signed", "tenant", tenant, "err", err)
+	}
+}
+
+// witnessOpenTenants checks the tenants opened before the server began serving.
+func (s *Server) witnessOpenTenants(ctx context.Context) {
+	s.tenants.each(func(t *tenant) error {
+		_, ws, err := s.signCheckpoint(ctx, t)
+		s.logWitness(t.name, ws, err)
+		return nil
+	})
 }
 
 // verifyWitness checks the tenant's trail against the checkpoint this server signed

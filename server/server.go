@@ -197,6 +197,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tls.NewListener(ln, hs.TLSConfig)) }()
 	s.log.Info("serving", "addr", addr, "fingerprint", s.id.fingerprint)
+	s.witnessOpenTenants(ctx)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
