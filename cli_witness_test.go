@@ -28,6 +28,9 @@ func TestAgentWitnessesACutTrail(t *testing.T) {
 		t.Fatalf("status after syncing: %+v", st.Audit)
 	}
 	n := st.Audit.Entries
+	if out := ok(t, a.dir, "verify"); !strings.Contains(out, "server audit   server's trail witnessed up to entry") {
+		t.Fatalf("verify:\n%s", out)
+	}
 	if out := s.admin("audit", "--tenant", "acme", "--verify"); !strings.Contains(out, "checkpoint signed at size") {
 		t.Fatalf("audit --verify: %s", out)
 	}
@@ -53,6 +56,9 @@ func TestAgentWitnessesACutTrail(t *testing.T) {
 	}
 	if out := ok(t, a.dir, "status"); !strings.Contains(out, "audit:        ALARM: the server's audit trail was cut") {
 		t.Fatalf("status:\n%s", out)
+	}
+	if out := ok(t, a.dir, "verify"); !strings.Contains(out, "server audit   ALARM: the server's audit trail was cut") {
+		t.Fatalf("verify:\n%s", out)
 	}
 	// Saves still reach the server.
 	id := a.newRecord("NW-0005")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/store"
+	ffsync "github.com/fieldforms/fieldforms/sync"
 )
 
 func init() {
@@ -290,6 +291,13 @@ func verifyReplica(e *cliEnv) error {
 	fmt.Fprintf(e.stdout, "audit entries  %d, chain %s\n", rep.AuditEntries, chain)
 	if n := e.st.JournalNotice(); n != "" {
 		fmt.Fprintf(e.stdout, "journal        %s\n", oneLine(n))
+	}
+	// What this device witnessed of the server's trail: reported, not a problem of
+	// this replica.
+	if _, cerr := ffsync.LoadCredential(e.ctx, e.st); cerr == nil {
+		if w, werr := ffsync.AuditWitness(e.ctx, e.st); werr == nil {
+			fmt.Fprintf(e.stdout, "server audit   %s\n", oneLine(w.Line()))
+		}
 	}
 	if len(problems) == 0 {
 		fmt.Fprintln(e.stdout, "result         ok")
