@@ -93,6 +93,22 @@
 // the request and deleted by the next serve (SweepPurgedBlobs). On the command line
 // the operator names the admin with --user; it must be an admin user of the tenant.
 //
+// # Audit checkpoints
+//
+// Each tenant's audit trail is a Merkle tree (the store's AuditTree). The server signs
+// checkpoints of it — origin fieldforms/<tenant>/<epoch>, size, root — as signed
+// notes (golang.org/x/mod/sumdb/note) with an Ed25519 key derived from the tenant's
+// key (HKDF-SHA256, checkpoint.go), and hands them to devices with consistency
+// proofs (GET /v1/audit/checkpoint?from=N); enrolment gives devices the verifier key.
+// The config folder keeps, per tenant, the latest checkpoint signed and the epochs
+// the server made (checkpoints/<tenant>.json), so a tenant file cut, rewritten or put
+// back while the server was down is caught when it opens (a log line while serving),
+// by `fieldformsd audit --verify` and by the devices. A tenant whose epoch the server
+// never made gets no checkpoint (409 audit_unverifiable); a cut or rewritten trail is
+// signed as it is, devices that saw more catch it, and the record is never replaced
+// by it. Backups record the checkpoint signed before their copy; their check proves
+// the copy extends it.
+//
 // # Backups and health
 //
 // With Options.Backup.Dir (serve: --backup-dir, by default DATA-backups beside the
@@ -142,6 +158,10 @@
 //   - A config folder lost with its purge log and tenant keys cannot check the
 //     devices' notices: purges are then known only to the devices that hold them.
 //   - The second copy of backups lives in the attachments' storage account.
+//   - A checkpoint catches a cut or rewrite only against a device, or a config
+//     folder, that saw the trail before: a tenant file replaced by a new empty one
+//     while the data folder is lost is a rebuild (the server makes a new epoch), as
+//     when the disk really is lost; devices then push back what they hold.
 //   - The pinned certificate fingerprint of enrolment codes is the leaf's: replacing
 //     the certificate means enrolling the devices again unless it is CA-signed.
 package server

@@ -20,6 +20,13 @@
 // the server's has the replica stamp them anew (store.Restamp) and sends them
 // (clockheal.go).
 //
+// Devices witness the server's audit trail (witness.go): after each sync the
+// replicator checks the tenant's signed checkpoint and a consistency proof against
+// the last checkpoint it kept; a cut, rewritten or replaced trail or a forged
+// checkpoint is reported (Report.AuditAlarm, Status.Audit, a log line), the old
+// checkpoint stays as evidence and records keep syncing; a new epoch starts a new
+// chain and is reported as a restore.
+//
 // It talks HTTPS only: a credential whose URL is not https is refused, and the only
 // certificates trusted are the system's roots and, for a self-signed server, the one
 // certificate the enrolment code carried.
