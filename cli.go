@@ -245,7 +245,8 @@ func execCommand(e *cliEnv, cmd *cliCommand, run cliRun, args []string) (err err
 // openReplica opens the replica in dir for a command, with the sample templates
 // in it.
 func openReplica(ctx context.Context, dir string, log *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(ctx, dir, store.Options{LockTimeout: cliLockTimeout, Logger: log.With("part", "store")})
+	st, err := store.Open(ctx, dir, store.Options{LockTimeout: cliLockTimeout, Logger: log.With("part", "store"),
+		Checkpoint: deviceCheckpoints(log)})
 	if errors.Is(err, store.ErrInUse) {
 		return nil, errors.New("replica in use by another process (is the app open?)")
 	}
@@ -537,4 +538,16 @@ func defaultDataDir() (string, error) {
 		return "", fmt.Errorf("no default replica folder on %s outside the app", runtime.GOOS)
 	}
 	return filepath.Join(os.TempDir(), "fyne-test", appID), nil
+}
+
+// deviceCheckpoints keeps the device's checkpoint key and latest audit checkpoint
+// outside the replica's folder (store.DefaultKeyDir); nil when there is no such
+// folder, and the replica then verifies what its file holds.
+func deviceCheckpoints(log *slog.Logger) store.Checkpointer {
+	dir, err := store.DefaultKeyDir()
+	if err != nil {
+		log.Warn("no folder for the device's checkpoint key; audit checkpoints are not signed", "err", err)
+		return nil
+	}
+	return store.KeyDir{Dir: dir}
 }

@@ -86,7 +86,7 @@ func runUI(log *slog.Logger, dir string) (err error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.Open(ctx, dir, store.Options{Logger: log.With("part", "store")})
+	st, err := store.Open(ctx, dir, store.Options{Logger: log.With("part", "store"), Checkpoint: deviceCheckpoints(log)})
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("the forms in %s are open in another Fieldforms program; close it first", dir)
 	}

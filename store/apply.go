@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -154,6 +155,7 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 	clear(s.dirty)
 	nextAudit, lastHash := s.nextAudit, s.lastHash
 	a := &applier{s: s}
+	var signed []byte
 	err := s.dbUpdate(func(tx *bolt.Tx) error {
 		if err := fn(tx, a); err != nil {
 			return err
@@ -163,14 +165,19 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 		}
 		m := tx.Bucket(bucketMeta)
 		if a.maxClock > form.HLC(getU64(m, metaClock)) {
-			return m.Put(metaClock, u64(uint64(a.maxClock)))
+			if err := m.Put(metaClock, u64(uint64(a.maxClock))); err != nil {
+				return err
+			}
 		}
-		return nil
+		var err error
+		signed, err = s.signCheckpoint(ctx, tx, false)
+		return err
 	})
 	if err != nil {
 		s.nextAudit, s.lastHash = nextAudit, lastHash
 		return fmt.Errorf("apply: %w", err)
 	}
+	s.keepCheckpoint(ctx, signed)
 	// Later local edits must order after everything merged in.
 	_ = s.clock.Observe(a.maxClock)
 	return nil
@@ -316,7 +323,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 			return "", err
 		}
 		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
-			Record: in.ID, Change: changeID, Diff: it.diff, diffJSON: it.diffJSON, Note: joinNote("new record", who.Note), Prev: s.lastHash}
+			Record: in.ID, Change: changeID, Rev: hex.EncodeToString(it.sum[:16]), Diff: it.diff, diffJSON: it.diffJSON, Note: joinNote("new record", who.Note), Prev: s.lastHash}
 		if err := a.appendAudit(tx, e); err != nil {
 			return "", err
 		}
@@ -336,8 +343,9 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 	// Only what is accepted moves the clock: a rejected item changes nothing.
 	a.maxClock = max(a.maxClock, it.maxStamp)
 	// A newer stamp on an equal value changes the rev but not the values: compare revs.
-	if cur.Rev() == before {
-		if err := a.auditLost(tx, in, lost, changeID, who); err != nil {
+	after := cur.Rev()
+	if after == before {
+		if err := a.auditLost(tx, in, lost, changeID, after, who); err != nil {
 			return "", err
 		}
 		return Unchanged, nil
@@ -346,11 +354,11 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 		return "", err
 	}
 	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
-		Record: in.ID, Change: changeID, Diff: changed, Note: who.Note, Prev: s.lastHash}
+		Record: in.ID, Change: changeID, Rev: after, Diff: changed, Note: who.Note, Prev: s.lastHash}
 	if err := a.appendAudit(tx, e); err != nil {
 		return "", err
 	}
-	if err := a.auditLost(tx, in, lost, changeID, who); err != nil {
+	if err := a.auditLost(tx, in, lost, changeID, after, who); err != nil {
 		return "", err
 	}
 	return Applied, nil
@@ -378,13 +386,14 @@ func checkSubmittedRecord(s *Store, tpl *form.Template, rec form.Record, actor s
 }
 
 // auditLost keeps incoming values that lost to newer local ones in the history.
-func (a *applier) auditLost(tx *bolt.Tx, in form.Record, lost []form.Diff, changeID string, who Attribution) error {
+// rev is the record's rev, which the conflict leaves as it is.
+func (a *applier) auditLost(tx *bolt.Tx, in form.Record, lost []form.Diff, changeID, rev string, who Attribution) error {
 	if len(lost) == 0 {
 		return nil
 	}
 	s := a.s
 	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionConflict,
-		Record: in.ID, Change: changeID, Diff: lost, Note: joinNote("incoming values lost to newer edits (old = lost value, new = kept value)", who.Note), Prev: s.lastHash}
+		Record: in.ID, Change: changeID, Rev: rev, Diff: lost, Note: joinNote("incoming values lost to newer edits (old = lost value, new = kept value)", who.Note), Prev: s.lastHash}
 	return a.appendAudit(tx, e)
 }
 
@@ -399,11 +408,17 @@ func joinNote(a, b string) string {
 }
 
 func (a *applier) appendAudit(tx *bolt.Tx, e AuditEntry) error {
+	return a.s.appendAuditTx(tx, e)
+}
+
+// appendAuditTx writes the next audit entry in tx. The caller holds the writer and
+// puts nextAudit and lastHash back if tx fails.
+func (s *Store) appendAuditTx(tx *bolt.Tx, e AuditEntry) error {
 	if err := putAuditEncoded(tx, &e, e.sealEncode()); err != nil {
 		return err
 	}
-	a.s.nextAudit++
-	a.s.lastHash = e.Hash
+	s.nextAudit++
+	s.lastHash = e.Hash
 	return nil
 }
 

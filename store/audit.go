@@ -6,12 +6,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Audit actions.
@@ -24,23 +26,29 @@ const (
 	ActionApply    = "apply"    // a remote change merged in
 	ActionConflict = "conflict" // a remote value lost to a newer local one
 	ActionPurge    = "purge"
+	ActionRestamp  = "restamp"  // stamps of unsent changes replaced (Restamp)
+	ActionRollback = "rollback" // the replica was put back to a snapshot (RestoreSnapshot)
 )
 
 // AuditEntry is one line of the append-only audit trail. Hash covers every other field
 // and the previous entry's hash, so altering, inserting or dropping an entry breaks
 // the chain.
 type AuditEntry struct {
-	Seq    uint64      `json:"seq"`
-	Time   time.Time   `json:"time"`
-	Actor  string      `json:"actor"`
-	Device string      `json:"device"`
-	Action string      `json:"action"`
-	Record string      `json:"record,omitempty"`
-	Change string      `json:"change,omitempty"`
-	Diff   []form.Diff `json:"diff,omitempty"`
-	Note   string      `json:"note,omitempty"`
-	Prev   string      `json:"prev"`
-	Hash   string      `json:"hash"`
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Device string    `json:"device"`
+	Action string    `json:"action"`
+	Record string    `json:"record,omitempty"`
+	Change string    `json:"change,omitempty"`
+	// Rev is the record's rev after the change: a record whose value differs from
+	// the rev its latest entry records was changed outside the trail. Entries of
+	// earlier releases have none. Rev is covered by the tree, not by Hash.
+	Rev  string      `json:"rev,omitempty"`
+	Diff []form.Diff `json:"diff,omitempty"`
+	Note string      `json:"note,omitempty"`
+	Prev string      `json:"prev"`
+	Hash string      `json:"hash"`
 
 	diffJSON []byte // Diff already encoded, when prepared ahead
 }
@@ -51,7 +59,7 @@ func (e *AuditEntry) seal() {
 }
 
 func (e AuditEntry) computeHash() string {
-	e.Hash = ""
+	e.Hash, e.Rev = "", ""
 	sum := sha256.Sum256(e.encode(make([]byte, 0, 512)))
 	return hex.EncodeToString(sum[:])
 }
@@ -80,6 +88,10 @@ func (e *AuditEntry) encode(b []byte) []byte {
 	if e.Change != "" {
 		b = append(b, `,"change":`...)
 		b = form.AppendString(b, e.Change)
+	}
+	if e.Rev != "" {
+		b = append(b, `,"rev":`...)
+		b = form.AppendString(b, e.Rev)
 	}
 	if len(e.Diff) > 0 {
 		b = append(b, `,"diff":`...)
@@ -125,6 +137,10 @@ func appendDiffs(b []byte, diffs []form.Diff) []byte {
 // sealEncode sets the entry's hash and returns its encoding, encoding it once: the
 // hash is the last key, so the hash of the entry with an empty hash is spliced in.
 func (e *AuditEntry) sealEncode() []byte {
+	if e.Rev != "" {
+		e.Hash = e.computeHash()
+		return e.encode(make([]byte, 0, 512+len(e.diffJSON)))
+	}
 	e.Hash = ""
 	b := e.encode(make([]byte, 0, 512+len(e.diffJSON)))
 	sum := sha256.Sum256(b)
@@ -180,60 +196,252 @@ func (s *Store) History(ctx context.Context, record string) ([]AuditEntry, error
 	return out, err
 }
 
-// AuditProblem describes the first place the chain breaks.
+// decodeAuditValue decodes a stored audit value.
+func decodeAuditValue(v []byte) (AuditEntry, error) {
+	var e AuditEntry
+	err := json.Unmarshal(v, &e)
+	return e, err
+}
+
+// storeAuditValue is the value stored for an entry's canonical bytes.
+func storeAuditValue(canon []byte) []byte { return canon }
+
+// AuditProblem describes the first place the audit trail breaks.
 type AuditProblem struct {
-	Seq  uint64 // the entry at fault (or the first missing number)
-	What string // "altered", "inserted", "missing", "unreadable"
+	Seq uint64 // the entry at fault (or the first missing number)
+	// What: "altered", "inserted", "missing", "unreadable" (an entry); "cut" (the
+	// trail ends below its tree or a signed checkpoint); "rewritten" (the tree differs
+	// from a signed checkpoint); "checkpoint" (a checkpoint's signature does not
+	// verify); "index" (a record's history lists another record's entry, or misses
+	// one); "record" (a record differs from the rev its latest entry records).
+	What string
 	Msg  string
 }
 
 func (p *AuditProblem) Error() string {
+	switch p.What {
+	case "cut":
+		return "audit cut: " + p.Msg
+	case "rewritten":
+		return "audit rewritten: " + p.Msg
+	case "checkpoint":
+		return "checkpoint signature invalid: " + p.Msg
+	case "index":
+		return "audit index: " + p.Msg
+	case "record":
+		return "record changed outside the audit trail: " + p.Msg
+	}
 	return fmt.Sprintf("audit entry %d %s: %s", p.Seq, p.What, p.Msg)
 }
 
-// VerifyAudit walks the whole chain and returns the first altered, inserted or missing
-// entry as an *AuditProblem, or nil with the number of entries checked.
+// VerifyAudit checks the whole audit trail and returns the first problem as an
+// *AuditProblem, or nil with the number of entries checked: every entry decodes, is
+// numbered in sequence and hashes to its leaf; the tree's stored hashes are those of
+// the leaves; the signed checkpoints (the replica's and the one kept apart) verify,
+// and the tree at each one's size has its root; each record's history lists only its
+// own entries; and each record's rev is the one its latest entry records.
 func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 	n := 0
-	var problem error
+	var problem *AuditProblem
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		n, problem = verifyChain(tx)
-		return nil
+		var err error
+		n, problem, err = s.verifyAudit(ctx, tx)
+		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("verify audit: %w", err)
 	}
-	return n, problem
+	if problem != nil {
+		return n, problem
+	}
+	return n, nil
 }
 
-func verifyChain(tx *bolt.Tx) (int, error) {
+// verifyAudit returns the number of entries checked and the first problem found;
+// err is a failure to check.
+func (s *Store) verifyAudit(ctx context.Context, tx *bolt.Tx) (int, *AuditProblem, error) {
+	n, latest, problem := verifyTrail(tx)
+	if problem != nil {
+		return n, problem, nil
+	}
+	if p := s.verifyCheckpoints(ctx, tx, int64(n)); p != nil {
+		return n, p, nil
+	}
+	if p := verifyIndex(tx); p != nil {
+		return n, p, nil
+	}
+	// Each live record is what its latest entry says it became.
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		want, ok := latest[string(k)]
+		if !ok || want.rev == "" {
+			continue // an entry of an earlier release, which records no rev
+		}
+		r, err := decodeStored(tx, k, v)
+		if err != nil {
+			return n, &AuditProblem{Seq: want.seq, What: "record", Msg: fmt.Sprintf("record %s: %v", k, err)}, nil
+		}
+		if got := r.Rev(); got != want.rev {
+			return n, &AuditProblem{Seq: want.seq, What: "record", Msg: fmt.Sprintf("record %s has rev %s but its latest audit entry %d records rev %s", k, got, want.seq, want.rev)}, nil
+		}
+	}
+	return n, nil, nil
+}
+
+type revAt struct {
+	seq uint64
+	rev string
+}
+
+// verifyTrail walks the entries and the tree. It returns the number of entries, the
+// rev each record's latest entry records, and the first problem.
+func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, *AuditProblem) {
+	latest := map[string]revAt{}
 	prev := ""
 	want := uint64(1)
 	n := 0
+	tree := treeReader{tx.Bucket(bucketAuditTree)}
+	size := treeSize(tx)
+	byRec := tx.Bucket(bucketAuditByRec)
 	c := tx.Bucket(bucketAudit).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return n, latest, &AuditProblem{Seq: want, What: "unreadable", Msg: fmt.Sprintf("a key of %d bytes among the entries", len(k))}
+		}
 		seq := binary.BigEndian.Uint64(k)
+		if seq > want {
+			return n, latest, &AuditProblem{Seq: want, What: "missing", Msg: gone(want, seq-1)}
+		}
 		var e AuditEntry
 		if err := json.Unmarshal(v, &e); err != nil {
-			return n, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
+			return n, latest, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
 		}
 		switch {
 		case e.Seq != seq:
-			return n, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("stored under %d but numbered %d", seq, e.Seq)}
+			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("stored under %d but numbered %d", seq, e.Seq)}
 		case e.Hash != e.computeHash():
-			return n, &AuditProblem{Seq: seq, What: "altered", Msg: "content does not match its hash"}
-		case seq > want:
-			return n, &AuditProblem{Seq: want, What: "missing", Msg: fmt.Sprintf("entries %d to %d are gone", want, seq-1)}
+			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "content does not match its hash"}
 		case e.Prev != prev:
 			// In sequence and self-consistent but not chained to its predecessor: it was
 			// put in place of, or between, the original entries.
-			return n, &AuditProblem{Seq: seq, What: "inserted", Msg: "does not follow the previous entry's hash"}
+			return n, latest, &AuditProblem{Seq: seq, What: "inserted", Msg: "does not follow the previous entry's hash"}
+		}
+		if int64(seq) > size {
+			return n, latest, &AuditProblem{Seq: seq, What: "missing", Msg: fmt.Sprintf("not in the audit tree, which ends at entry %d", size)}
+		}
+		// The leaf, and every stored hash it completes, as the leaves make them.
+		canon, err := auditCanonical(v)
+		if err != nil {
+			return n, latest, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
+		}
+		hashes, err := tlog.StoredHashes(int64(seq-1), canon, tree)
+		if err != nil {
+			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
+		}
+		stored, err := tree.ReadHashes(storedRange(int64(seq-1), len(hashes)))
+		if err != nil {
+			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
+		}
+		if stored[0] != hashes[0] {
+			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "its bytes do not hash to its leaf in the audit tree"}
+		}
+		for i := 1; i < len(hashes); i++ {
+			if stored[i] != hashes[i] {
+				return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "the audit tree's hashes over it were changed"}
+			}
+		}
+		if e.Record != "" && !bucketHas(byRec, auditByRecKey(e.Record, seq)) {
+			return n, latest, &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("audit entry %d is about record %s but missing from its history", seq, e.Record)}
+		}
+		if e.Record != "" && (e.Rev != "" || len(e.Diff) > 0 && e.Action != ActionConflict) {
+			latest[e.Record] = revAt{seq, e.Rev}
 		}
 		prev = e.Hash
 		want = seq + 1
 		n++
 	}
-	return n, nil
+	if size > int64(n) {
+		return n, latest, &AuditProblem{Seq: uint64(n) + 1, What: "cut", Msg: fmt.Sprintf("the trail ends at entry %d but its tree holds %d entries", n, size)}
+	}
+	return n, latest, nil
+}
+
+// storedRange is the stored hash indexes StoredHashes returns for leaf n.
+func storedRange(n int64, count int) []int64 {
+	ix := tlog.StoredHashIndex(0, n)
+	out := make([]int64, count)
+	for i := range out {
+		out[i] = ix + int64(i)
+	}
+	return out
+}
+
+// verifyCheckpoints checks the replica's checkpoint and the one kept apart against a
+// trail of n entries whose tree was checked.
+func (s *Store) verifyCheckpoints(ctx context.Context, tx *bolt.Tx, n int64) *AuditProblem {
+	cp := s.cps.cp
+	if cp == nil {
+		return nil
+	}
+	apart, err := cp.Latest(ctx, s.device)
+	if err != nil {
+		return &AuditProblem{What: "checkpoint", Msg: fmt.Sprintf("the checkpoint kept apart cannot be read: %v", err)}
+	}
+	copies := []struct {
+		where  string
+		signed []byte
+	}{{"the replica's checkpoint", tx.Bucket(bucketMeta).Get(metaCheckpoint)}, {"the checkpoint kept apart", apart}}
+	for _, c := range copies {
+		if len(c.signed) == 0 {
+			continue
+		}
+		t, err := cp.Verify(ctx, s.device, c.signed)
+		if errors.Is(err, ErrNoCheckpointKey) {
+			// Checked where the key is kept; here it cannot be, which is no sign of
+			// tampering.
+			continue
+		}
+		if err != nil {
+			return &AuditProblem{What: "checkpoint", Msg: fmt.Sprintf("%s: %v", c.where, err)}
+		}
+		if t.N > n {
+			return &AuditProblem{Seq: uint64(n) + 1, What: "cut", Msg: fmt.Sprintf("the trail ends at entry %d but %s is signed at %d", n, c.where, t.N)}
+		}
+		h, err := tlog.TreeHash(t.N, treeReader{tx.Bucket(bucketAuditTree)})
+		if err != nil || h != t.Hash {
+			return &AuditProblem{Seq: 1, What: "rewritten", Msg: fmt.Sprintf("the trail's first %d entries are not those %s signs", t.N, c.where)}
+		}
+	}
+	return nil
+}
+
+// verifyIndex checks that each record's history lists only entries of that record
+// (verifyTrail checks that it lists every one).
+func verifyIndex(tx *bolt.Tx) *AuditProblem {
+	audit := tx.Bucket(bucketAudit)
+	byRec := tx.Bucket(bucketAuditByRec)
+	c := byRec.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) < 9 || k[len(k)-9] != 0 {
+			return &AuditProblem{What: "index", Msg: fmt.Sprintf("a malformed key %q", k)}
+		}
+		rec, seq := string(k[:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:])
+		var e AuditEntry
+		v := audit.Get(k[len(k)-8:])
+		if v == nil {
+			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which does not exist", rec, seq)}
+		}
+		if err := json.Unmarshal(v, &e); err != nil || e.Record != rec {
+			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which is about record %q", rec, seq, e.Record)}
+		}
+	}
+	return nil
+}
+
+// bucketHas reports whether key is in b (values may be empty).
+func bucketHas(b *bolt.Bucket, key []byte) bool {
+	k, _ := b.Cursor().Seek(key)
+	return k != nil && string(k) == string(key)
 }
 
 // Audit returns audit entries with Seq > after, oldest first, at most limit.
@@ -276,4 +484,11 @@ func (s *Store) RecordEvent(ctx context.Context, actor, device, action, note str
 		}
 		return nil
 	})
+}
+
+func gone(from, to uint64) string {
+	if from == to {
+		return fmt.Sprintf("entry %d is gone", from)
+	}
+	return fmt.Sprintf("entries %d to %d are gone", from, to)
 }

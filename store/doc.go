@@ -66,7 +66,33 @@
 //   - One process at a time: a second Open of the same folder fails with ErrInUse
 //     after Options.LockTimeout instead of waiting for ever.
 //   - Values returned are copies; nothing refers to bbolt's memory after a call.
-//   - The audit chain proves that entries were not altered, inserted or dropped after
-//     the fact; a party able to rewrite the whole chain can only be caught by
-//     comparing with another replica's chain.
+//   - Without a Checkpointer, verification checks only what the file holds: a party
+//     able to rewrite the whole trail and its tree is caught only by comparing with a
+//     checkpoint kept elsewhere (another replica's, the server's).
+//
+// # Audit trail
+//
+// The audit trail is append-only and tamper-evident. Its entries are the leaves of a
+// Merkle tree (golang.org/x/mod/sumdb/tlog, as Go's checksum database): leaf i is
+// entry i+1, its hash tlog.RecordHash of the entry's canonical bytes, and the stored
+// hashes are written in the transaction that writes the entries (bucket "audittree";
+// a file without them gets them when opened). AuditTree, AuditTreeProof and
+// AuditLeafHash give witnesses the tree's root, consistency proofs and leaves.
+//
+// With Options.Checkpoint, the tree is signed (a note with an Ed25519 key: a device's
+// own under DefaultKeyDir, the tenant's on a server) after applied batches, at most
+// every CheckpointEvery, and at Close; the latest checkpoint is kept in the replica
+// and handed to the signer to keep apart. Audit numbers are never used twice: after
+// a cut the next entry follows the highest number the tree or a checkpoint has seen.
+// VerifyAudit (and Verify) name the first problem: an entry altered, missing or
+// unreadable; a tree whose hashes are not those of its leaves; a trail cut below its
+// tree or a checkpoint ("audit cut: the trail ends at entry N but ... is signed at
+// M"), which a file rolled back to an older copy is too; a trail rewritten, hashes
+// and tree recomputed, or reordered ("audit rewritten"); a checkpoint another key
+// signed ("checkpoint signature invalid"); a record's history listing another
+// record's entry; a record whose rev is not the one its latest entry records (a
+// record value changed outside the trail). A snapshot the user restores
+// (RestoreSnapshot) is a roll-back the trail records (action "rollback"), not a cut.
+// Each entry records the rev its change left (Rev; entries of earlier releases have
+// none), and a Restamp, which changes revs, adds an entry per record.
 package store

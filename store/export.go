@@ -72,10 +72,13 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 		for err := range tx.Check() {
 			rep.Problems = append(rep.Problems, "database: "+err.Error())
 		}
-		n, err := verifyChain(tx)
-		rep.AuditEntries = n
+		n, problem, err := s.verifyAudit(ctx, tx)
 		if err != nil {
-			rep.Problems = append(rep.Problems, err.Error())
+			return err
+		}
+		rep.AuditEntries = n
+		if problem != nil {
+			rep.Problems = append(rep.Problems, problem.Error())
 		}
 		metas := tx.Bucket(bucketRecMeta)
 		docs := tx.Bucket(bucketDocs)

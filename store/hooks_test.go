@@ -12,3 +12,14 @@ func HoldApplier() (release func()) {
 		close(ch)
 	}
 }
+
+// AuditDecode decodes a stored audit value, as a tamperer who knows the format can.
+func AuditDecode(v []byte) (AuditEntry, error) { return decodeAuditValue(v) }
+
+// AuditReseal encodes e after prev (the previous entry's hash), sealed as the store
+// seals entries, and returns the value to store and the entry's hash.
+func AuditReseal(e AuditEntry, prev string) ([]byte, string) {
+	e.Prev = prev
+	b := e.sealEncode()
+	return storeAuditValue(b), e.Hash
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -318,7 +319,18 @@ func (s *Store) applier() {
 		if hold := applyHold.Load(); hold != nil {
 			(*hold)()
 		}
-		err := s.dbUpdate(func(tx *bolt.Tx) error { return s.applyFrames(tx, batch) })
+		var signed []byte
+		err := s.dbUpdate(func(tx *bolt.Tx) error {
+			if err := s.applyFrames(tx, batch); err != nil {
+				return err
+			}
+			var err error
+			signed, err = s.signCheckpoint(context.Background(), tx, false)
+			return err
+		})
+		if err == nil {
+			s.keepCheckpoint(context.Background(), signed)
+		}
 		s.amu.Lock()
 		if err != nil {
 			// The frames are safe in the journal; reads fail until they are applied.
@@ -401,6 +413,12 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 			}
 		}
 		for _, e := range fr.Audit {
+			// The rev the save made, from the frame: the same on every replay.
+			for i := range fr.Records {
+				if e.Rev == "" && len(e.Diff) > 0 && fr.Records[i].ID == e.Record {
+					e.Rev = fr.Records[i].Rev()
+				}
+			}
 			if err := putAudit(tx, e); err != nil {
 				return err
 			}

@@ -78,6 +78,7 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 	nowHLC := form.NewHLC(now.UnixMilli(), 0)
 	cut := form.NewHLC(now.UnixMilli(), 0xffff) // a stamp above is in the future
 	var newClock form.HLC
+	nextAudit, lastHash := s.nextAudit, s.lastHash
 	err := s.dbUpdate(func(tx *bolt.Tx) error {
 		unsent, err := readUnsent(tx)
 		if err != nil {
@@ -187,6 +188,12 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 					return err
 				}
 				res.Records++
+				// The record's rev changed: the trail says so and records the new one.
+				e := AuditEntry{Seq: s.nextAudit, Time: now.UTC(), Device: s.device, Action: ActionRestamp,
+					Record: id, Rev: rec.Rev(), Note: "stamps of unsent changes made while the clock ran ahead replaced", Prev: s.lastHash}
+				if err := s.appendAuditTx(tx, e); err != nil {
+					return err
+				}
 			}
 		}
 		if err := writeSegment(tx, &seg); err != nil {
@@ -277,6 +284,7 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 		return m.Put(metaClock, u64(uint64(newClock)))
 	})
 	if err != nil {
+		s.nextAudit, s.lastHash = nextAudit, lastHash
 		return RestampResult{}, fmt.Errorf("restamp: %w", err)
 	}
 	res.Clock = newClock

@@ -422,6 +422,11 @@ func checkReplica(dir string, old oldReplica) error {
 			}
 		}
 		m := tx.Bucket(bucketMeta)
+		// The trail goes back to the snapshot's: the next open says so in the trail
+		// instead of taking it for a cut (checkpoint.go).
+		if err := m.Put(metaRestored, []byte{1}); err != nil {
+			return err
+		}
 		if len(old.clock) == 8 {
 			if cur := m.Get(metaClock); len(cur) != 8 || binary.BigEndian.Uint64(old.clock) > binary.BigEndian.Uint64(cur) {
 				return m.Put(metaClock, old.clock)

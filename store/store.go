@@ -80,6 +80,13 @@ type Options struct {
 	// DamageAdvice ends the message of a DamageError: what to do about a damaged
 	// database. Default DefaultDamageAdvice.
 	DamageAdvice string
+	// Checkpoint signs checkpoints of the audit tree and keeps the latest apart
+	// from the replica (a device: KeyDir; a server: the tenant key). Nil: no
+	// checkpoints are signed, and verification checks what the file holds.
+	Checkpoint Checkpointer
+	// CheckpointEvery bounds how often applied batches are signed; Close always
+	// signs. Default 5 s.
+	CheckpointEvery time.Duration
 }
 
 // Store is an open replica. It is safe for concurrent use.
@@ -124,6 +131,8 @@ type Store struct {
 	advice  string
 
 	closeOnce sync.Once
+
+	cps checkpoints
 }
 
 type dirtyRecord struct {
@@ -175,6 +184,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		templates: map[form.TemplateKey]*form.Template{},
 		done:      make(chan struct{}),
 		urgent:    make(chan struct{}, 1),
+		cps:       checkpoints{cp: opts.Checkpoint, every: opts.CheckpointEvery},
+	}
+	if s.cps.every == 0 {
+		s.cps.every = 5 * time.Second
 	}
 	s.acond = sync.NewCond(&s.amu)
 	if err := s.init(ctx, opts.Device, copyInPlace); err != nil {
@@ -298,10 +311,16 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		return fmt.Errorf("open replica: %w", err)
 	}
 	s.nextLSN, s.written, s.applied = applied+1, applied, applied
+	mark, err := s.openCheckpoints(ctx)
+	if err != nil {
+		return fmt.Errorf("open replica: %w", err)
+	}
 	return s.dbView(func(tx *bolt.Tx) error {
 		// The outbox's sequence is the highest number acked: numbers are never reused.
 		s.nextOut = max(lastKey(tx.Bucket(bucketOutbox), tx.Bucket(bucketDead)), tx.Bucket(bucketOutbox).Sequence()) + 1
-		s.nextAudit = lastKey(tx.Bucket(bucketAudit)) + 1
+		// Nor are audit numbers: after a cut, the next entry follows the highest number
+		// the tree or a signed checkpoint has seen, and verification names the cut.
+		s.nextAudit = max(lastKey(tx.Bucket(bucketAudit)), uint64(treeSize(tx)), uint64(mark)) + 1
 		if _, v := tx.Bucket(bucketAudit).Cursor().Last(); v != nil {
 			var e AuditEntry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -334,10 +353,17 @@ func (s *Store) Close() error {
 		<-s.done
 		if s.applyErr == nil && s.applied == s.written {
 			// Every save is in the database: say so, for the next open.
+			var signed []byte
 			if e := s.dbUpdate(func(tx *bolt.Tx) error {
+				var err error
+				if signed, err = s.signCheckpoint(context.Background(), tx, true); err != nil {
+					return err
+				}
 				return tx.Bucket(bucketMeta).Put(metaClean, []byte{1})
 			}); e != nil {
 				err = fmt.Errorf("close replica: %w", e)
+			} else {
+				s.keepCheckpoint(context.Background(), signed)
 			}
 		}
 		if e := s.journal.close(); e != nil && err == nil {
