@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
 
+	"github.com/fieldforms/fieldforms/store"
 	ffsync "github.com/fieldforms/fieldforms/sync"
 	"github.com/fieldforms/fieldforms/sync/wire"
 )
@@ -59,7 +61,7 @@ func init() {
 		setup: func(fs *flag.FlagSet) cliRun {
 			once := fs.Bool("once", false, "sync once and exit")
 			return func(e *cliEnv, args []string) error {
-				rep := ffsync.New(e.st, ffsync.Options{Logger: e.log})
+				rep := ffsync.New(e.st, ffsync.Options{Logger: e.log, DeviceCheckpoints: deviceWitness(e.log)})
 				if *once {
 					r, err := rep.SyncOnce(e.ctx)
 					if err != nil {
@@ -75,6 +77,9 @@ func init() {
 					}
 					if r.AuditRestore != "" {
 						fmt.Fprintf(e.stdout, "audit: %s\n", r.AuditRestore)
+					}
+					if r.DeviceAuditProblem != "" {
+						fmt.Fprintf(e.stdout, "audit: the server finds this device's trail changed: %s\n", r.DeviceAuditProblem)
 					}
 					if r.AuditAlarm != "" {
 						fmt.Fprintf(e.stdout, "audit ALARM: %s\n", r.AuditAlarm)
@@ -176,6 +181,15 @@ func init() {
 			}
 		},
 	})
+}
+
+// deviceWitness gives the replicator the device's own signed audit checkpoints and
+// its public key (store.KeyDir); nil when the device has no key folder.
+func deviceWitness(log *slog.Logger) ffsync.DeviceCheckpoints {
+	if kd, ok := deviceCheckpoints(log).(store.KeyDir); ok {
+		return ffsync.KeyDirCheckpoints{KeyDir: kd}
+	}
+	return nil
 }
 
 // statusReport is what `fieldforms status` prints.

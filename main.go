@@ -103,7 +103,7 @@ func runUI(log *slog.Logger, dir string) (err error) {
 	}
 	log.Info("replica open", "dir", dir, "device", st.Device())
 
-	rep := ffsync.New(st, ffsync.Options{Logger: log.With("part", "sync")})
+	rep := ffsync.New(st, ffsync.Options{Logger: log.With("part", "sync"), DeviceCheckpoints: deviceWitness(log)})
 	go keepSnapshots(ctx, st, log.With("part", "snapshots"))
 	engine := &syncEngine{st: st, rep: rep, ctx: ctx}
 	engine.Resume()

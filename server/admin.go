@@ -203,6 +203,9 @@ func (s *Server) Devices(ctx context.Context, tenantName string) ([]Device, erro
 	out := make([]Device, len(devs))
 	for i, d := range devs {
 		d.TokenHash = "" // not a secret, but nobody's business
+		if c, err := s.reg.devCheckpoint(tenantName, d.ID); err == nil {
+			d.AuditCheckpoint, d.AuditProblem = sizeOf(c.Checkpoint), c.Problem
+		}
 		out[i] = d
 	}
 	return out, nil

@@ -54,6 +54,10 @@ type Device struct {
 	DeadLetters  int        `json:"dead_letters"`
 	OldestUnsent *time.Time `json:"oldest_unsent,omitempty"`
 	StatusAt     time.Time  `json:"status_at"`
+	// The size of the device's latest audit checkpoint the server keeps, and the
+	// problem found with its trail, if any (devicecheckpoint.go); set by listings.
+	AuditCheckpoint int64  `json:"audit_checkpoint,omitempty"`
+	AuditProblem    string `json:"audit_problem,omitempty"`
 }
 
 type tenantEntry struct {
@@ -98,7 +102,7 @@ func openRegistry(dataDir string, timeout time.Duration) (*registry, error) {
 	}
 	err = safely(func() error {
 		return db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketTenants, bucketDevices, bucketEnrol} {
+			for _, b := range [][]byte{bucketTenants, bucketDevices, bucketEnrol, bucketDevCheckpoints} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}

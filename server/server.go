@@ -100,7 +100,8 @@ type Server struct {
 	purgeMu    sync.Mutex // one purge step at a time (purge.go)
 	witnessMu  sync.Mutex // the config's checkpoint records (checkpoint.go)
 	witnesses  map[string]witnessRecord
-	bk         *backups // backups and restores (backup.go, restore.go)
+	devCheckMu sync.Mutex // devices' checkpoints (devicecheckpoint.go)
+	bk         *backups   // backups and restores (backup.go, restore.go)
 
 	addr    atomic.Pointer[string] // where Serve listens, once it does
 	closing atomic.Bool

@@ -430,3 +430,90 @@ func TestWitnessBackupCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// A device sends its own signed checkpoints and the server keeps the latest: a cut of
+// the device's trail — its replica, and the checkpoints kept in it and apart, edited
+// as a thief with the tablet could — is caught by the server.
+func TestWitnessDeviceCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	opts := bkOptions(t, nil)
+	ts := startServer(t, opts)
+	ts.addTenant(t, "acme")
+	keys := store.KeyDir{Dir: t.TempDir()}
+	dir := filepath.Join(t.TempDir(), "anna")
+	d := &bkDevice{name: "anna"}
+	open := func() {
+		t.Helper()
+		st, err := store.Open(ctx, dir, store.Options{Checkpoint: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.st = st
+		d.rep = ffsync.New(st, ffsync.Options{DeviceCheckpoints: ffsync.KeyDirCheckpoints{KeyDir: keys}})
+	}
+	reopen := func() { // Close signs the tree
+		t.Helper()
+		if err := d.st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		open()
+	}
+	open()
+	t.Cleanup(func() { d.st.Close() })
+	code, err := ts.NewEnrolment(ctx, "acme", "anna", false, ts.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := ffsync.Enroll(ctx, code, d.st.Device(), "anna", ffsync.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ffsync.SaveCredential(ctx, d.st, cred); err != nil {
+		t.Fatal(err)
+	}
+	wtSync(t, d) // the templates
+	kept := func() server.Device {
+		t.Helper()
+		devs, err := ts.Devices(ctx, "acme")
+		if err != nil || len(devs) != 1 {
+			t.Fatalf("devices %+v %v", devs, err)
+		}
+		return devs[0]
+	}
+	for round, n := range []int{4, 2} {
+		for i := range n {
+			d.save(t, "", fmt.Sprintf("site %d.%d", round, i), i)
+		}
+		reopen()
+		if rep := wtSync(t, d); rep.DeviceAuditProblem != "" {
+			t.Fatalf("round %d: %+v", round, rep)
+		}
+		if k := kept(); k.AuditCheckpoint < int64(4+2*round) || k.AuditProblem != "" {
+			t.Fatalf("round %d: the server keeps %+v", round, k)
+		}
+	}
+	before := kept().AuditCheckpoint
+
+	d.st.Close()
+	path := filepath.Join(dir, store.DBFile)
+	wtCut(t, path, 2)
+	wtEditDB(t, path, func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("checkpoint")) })
+	if err := os.Remove(filepath.Join(keys.Dir, d.st.Device(), "checkpoint")); err != nil {
+		t.Fatal(err)
+	}
+	open()
+	d.save(t, "", "after the cut", 1)
+	reopen()
+	rep := wtSync(t, d)
+	t.Logf("server: %s", rep.DeviceAuditProblem)
+	want := fmt.Sprintf("the device's audit trail was cut or rolled back: it signs 3 entries, and signed %d before", before)
+	if rep.DeviceAuditProblem != want || rep.Pushed != 1 {
+		t.Fatalf("after the cut: %+v; want %q", rep, want)
+	}
+	if k := kept(); k.AuditProblem != want {
+		t.Fatalf("the server keeps %+v", k)
+	}
+	if !strings.Contains(ts.logs.String(), "a device's audit trail does not match") {
+		t.Fatal("no log line")
+	}
+}

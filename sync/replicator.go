@@ -81,6 +81,9 @@ type Options struct {
 	BatchBytes   int           // default 4 MiB
 	// Backoff bounds; defaults 1 s initial, 5 min maximum.
 	InitialBackoff, MaxBackoff time.Duration
+	// DeviceCheckpoints, when set, gives the device's own signed audit checkpoints,
+	// sent to the server on each sync (witness.go).
+	DeviceCheckpoints DeviceCheckpoints
 }
 
 // Replicator keeps a replica in step with its server.
@@ -288,6 +291,9 @@ type Report struct {
 	AuditEntries int64
 	AuditAlarm   string
 	AuditRestore string
+	// DeviceAuditProblem is what the server found wrong with this device's own
+	// trail, against the checkpoint the device sent before.
+	DeviceAuditProblem string
 }
 
 // NothingNew reports a sync that moved nothing either way.
@@ -391,6 +397,9 @@ func (r *Replicator) cycle(ctx context.Context, c *Client, cred Credential, rep 
 		return err
 	}
 	if err := r.witness(ctx, c, cred, rep); err != nil {
+		return err
+	}
+	if err := r.sendCheckpoint(ctx, c, rep); err != nil {
 		return err
 	}
 	// Records first, bytes after: a record syncs at once, its attachments show as

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -205,4 +207,90 @@ func clip(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+// DeviceCheckpoints gives the replica's latest signed audit checkpoint and the
+// device's verifier key (store.KeyDir keeps both, apart from the replica).
+type DeviceCheckpoints interface {
+	Latest(ctx context.Context, device string) ([]byte, error)
+	PublicKey(ctx context.Context, device string) (string, error)
+}
+
+// KeyDirCheckpoints is DeviceCheckpoints for a store.KeyDir, whose public key is
+// "key.pub" beside the device's key.
+type KeyDirCheckpoints struct{ store.KeyDir }
+
+// PublicKey reads the device's note verifier key.
+func (k KeyDirCheckpoints) PublicKey(ctx context.Context, device string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(k.Dir, device, "key.pub"))
+	if err != nil {
+		return "", fmt.Errorf("device checkpoint key: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// keyCheckpointSent is the device's own checkpoint the server last accepted.
+const keyCheckpointSent = "sync/witness/sent"
+
+// sendCheckpoint gives the server the replica's latest signed checkpoint, with a
+// proof that it extends the one the server accepted last. What the server finds is
+// logged and reported; it never stops the sync.
+func (r *Replicator) sendCheckpoint(ctx context.Context, c *Client, rep *Report) error {
+	dc := r.opts.DeviceCheckpoints
+	if dc == nil {
+		return nil
+	}
+	device := r.st.Device()
+	latest, err := dc.Latest(ctx, device)
+	if err != nil || latest == nil {
+		if err != nil {
+			r.log.Warn("the device's audit checkpoint is not readable; not sent", "err", err)
+		}
+		return nil
+	}
+	sent, err := r.st.State(ctx, keyCheckpointSent)
+	if err != nil {
+		return err
+	}
+	if string(sent) == string(latest) {
+		return nil
+	}
+	tree, err := tlog.ParseTree([]byte(noteText(string(latest))))
+	if err != nil {
+		r.log.Warn("the device's audit checkpoint does not parse; not sent", "err", err)
+		return nil
+	}
+	key, err := dc.PublicKey(ctx, device)
+	if err != nil {
+		r.log.Warn("the device's checkpoint key is not readable; checkpoint not sent", "err", err)
+		return nil
+	}
+	req := wire.DeviceCheckpoint{Checkpoint: string(latest), Key: key}
+	if sent != nil {
+		if old, err := tlog.ParseTree([]byte(noteText(string(sent)))); err == nil && old.N > 0 && old.N < tree.N {
+			if p, err := r.st.AuditTreeProof(ctx, old.N, tree.N); err == nil {
+				req.From, req.Proof = old.N, p
+			}
+		}
+	}
+	var resp wire.DeviceCheckpointResponse
+	_, err = c.Do(ctx, http.MethodPost, "/v1/audit/device-checkpoint", nil, req, &resp)
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		return nil // a server of an earlier release
+	case errors.As(err, &ae) && !ae.Temporary():
+		r.log.Warn("the server refused the device's audit checkpoint", "err", err)
+		return nil
+	case err != nil:
+		return err
+	}
+	if resp.Problem != "" {
+		r.log.Error("the server finds this device's audit trail does not match what it signed before: "+resp.Problem, "checkpoint", tree.N)
+		rep.DeviceAuditProblem = resp.Problem
+	}
+	if resp.Size != tree.N {
+		return nil // not taken (another key): nothing to prove from next time
+	}
+	return r.st.SetState(ctx, map[string][]byte{keyCheckpointSent: latest})
 }

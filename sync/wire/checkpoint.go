@@ -92,3 +92,33 @@ func clipText(s string) string {
 	}
 	return s
 }
+
+// A device's own checkpoints. A device signs checkpoints of its replica's audit
+// tree with a key of its own (store.KeyDir; the note's text is tlog.FormatTree)
+// and sends the latest on each sync:
+//
+//	POST /v1/audit/device-checkpoint DeviceCheckpoint → DeviceCheckpointResponse
+//
+// The server pins the device's key on first sight and keeps the latest checkpoint
+// per device, so a device's trail cut or rewritten later (a stolen tablet's replica
+// edited) is caught by the server too: its answer names the problem, and the
+// server's log and `fieldformsd device list` keep it.
+type DeviceCheckpoint struct {
+	Checkpoint string `json:"checkpoint"` // signed note
+	Key        string `json:"key"`        // the device's note verifier key ("fieldforms-device/<device>+...")
+	// From and Proof: a proof that the tree of size From (the checkpoint the server
+	// accepted last, 0 for none) is a prefix of this one.
+	From  int64       `json:"from,omitempty"`
+	Proof []tlog.Hash `json:"proof,omitempty"`
+}
+
+// DeviceCheckpointResponse says which of the device's checkpoints the server keeps
+// and, when it found one, what is wrong with the device's trail.
+type DeviceCheckpointResponse struct {
+	Size    int64  `json:"size"`
+	Problem string `json:"problem,omitempty"`
+	Server  Server `json:"server"`
+}
+
+// MaxProofHashes bounds the hashes of a consistency proof.
+const MaxProofHashes = 128
