@@ -107,7 +107,11 @@
 // never made gets no checkpoint (409 audit_unverifiable); a cut or rewritten trail is
 // signed as it is, devices that saw more catch it, and the record is never replaced
 // by it. Backups record the checkpoint signed before their copy; their check proves
-// the copy extends it.
+// the copy extends it. Devices send their own signed checkpoints
+// (POST /v1/audit/device-checkpoint, devicecheckpoint.go): the server pins each
+// device's key on first sight and keeps its latest checkpoint in the registry, and a
+// device's trail found cut, rolled back or rewritten is logged, answered and listed
+// (`fieldformsd device list`), then its new checkpoint is the one to extend.
 //
 // # Backups and health
 //

@@ -61,7 +61,17 @@ func runDevice(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.User, d.Admin, orDash(d.Name), state,
 				when(d.LastSeen), when(d.LastSync), d.Pending, d.DeadLetters, oldest, when(d.StatusAt))
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		// A device whose own audit trail was found cut or rewritten against the
+		// checkpoint it sent before.
+		for _, d := range devs {
+			if d.AuditProblem != "" {
+				fmt.Fprintf(e.stdout, "device %s: %s\n", d.ID, d.AuditProblem)
+			}
+		}
+		return nil
 	case pos[0] == "revoke" && len(pos) == 2:
 		var d server.Device
 		if err := e.admin(ctx, server.OpDeviceRevoke, server.DeviceArgs{Tenant: *tenant, Device: pos[1]}, &d); err != nil {

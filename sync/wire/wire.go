@@ -36,6 +36,7 @@
 //	GET  /v1/purges?after=&limit=    → PurgeNotices (the tenant's signed purge notices; purge.go)
 //	POST /v1/purges                  PurgeNoticesPush → PurgeNoticesResponse (notices a server lost)
 //	GET  /v1/audit/checkpoint?from=N → CheckpointResponse (the tenant's signed audit checkpoint; checkpoint.go)
+//	POST /v1/audit/device-checkpoint DeviceCheckpoint → DeviceCheckpointResponse (the device's own; checkpoint.go)
 //
 // Admin endpoints (the token's user must be an admin):
 //
