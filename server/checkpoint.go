@@ -183,15 +183,13 @@ type witnessState struct {
 	tree    tlog.Tree
 	last    *wire.Checkpoint // the record's latest checkpoint in this epoch
 	problem string
-	fresh   bool // the epoch starts a new chain (made here, or first sight)
 }
 
 // checkWitness compares the tenant's tree with the config's record of it.
 func (s *Server) checkWitness(ctx context.Context, t *tenant) (witnessState, witnessRecord, error) {
 	var ws witnessState
 	var err error
-	at := t.st
-	if ws.tree, err = at.AuditTree(ctx); err != nil {
+	if ws.tree, err = t.st.AuditTree(ctx); err != nil {
 		return ws, witnessRecord{}, fmt.Errorf("audit tree: %w", err)
 	}
 	w, err := s.loadWitness(t.name)
@@ -199,9 +197,10 @@ func (s *Server) checkWitness(ctx context.Context, t *tenant) (witnessState, wit
 		return ws, w, err
 	}
 	switch {
-	case w.Epoch == "" && w.Checkpoint == "":
-		ws.fresh = true // first sight (a server of an earlier release signed nothing)
+	case w.Checkpoint == "":
+		// First sight: a server of an earlier release signed nothing. A new chain.
 	case w.Epoch != t.epoch:
+		// A new chain if the server made the epoch (a new store, a restore).
 		made := false
 		for _, e := range w.Epochs {
 			made = made || e.Epoch == t.epoch
@@ -209,7 +208,6 @@ func (s *Server) checkWitness(ctx context.Context, t *tenant) (witnessState, wit
 		if !made {
 			ws.problem = fmt.Sprintf("the tenant's data is of epoch %s, which this server never made (it last signed epoch %s): the file was replaced outside `fieldformsd restore`", t.epoch, w.Epoch)
 		}
-		ws.fresh = made
 	default:
 		c, err := wire.ParseCheckpoint(noteText(w.Checkpoint))
 		if err != nil {
@@ -222,7 +220,7 @@ func (s *Server) checkWitness(ctx context.Context, t *tenant) (witnessState, wit
 		case ws.tree.N == c.Tree.N && ws.tree.Hash != c.Tree.Hash:
 			ws.problem = fmt.Sprintf("the audit trail's root at %d entries is not the one the server signed: entries were rewritten", c.Tree.N)
 		case ws.tree.N > c.Tree.N && c.Tree.N > 0:
-			p, err := at.AuditTreeProof(ctx, c.Tree.N, ws.tree.N)
+			p, err := t.st.AuditTreeProof(ctx, c.Tree.N, ws.tree.N)
 			if err != nil {
 				return ws, w, fmt.Errorf("audit tree proof: %w", err)
 			}
