@@ -72,7 +72,21 @@
 //
 // # Audit trail
 //
-// The audit trail is append-only and tamper-evident. Its entries are the leaves of a
+// The audit trail is append-only and tamper-evident, and kept by reference: an entry
+// is one save, or one batch (a pull, a push, a purge) with an item per record change
+// (who, which device, action, record, change ID, the record's rev after it, and each
+// changed field's value BEFORE the change with the new value's stamp), compressed
+// with s2. A change's new value is not copied: History and Audit take it from the
+// next change of that field, or from the record as it is (auditformat.go). Entries
+// of earlier releases (JSON with full copies, chained by Prev/Hash) still read and
+// verify, and today's journal frames still replay.
+//
+// A purge removes a record's values and keeps every audit entry: no leaf depends on
+// a record's stored value, so the trail verifies after a purge, and the purged
+// record's history keeps who, when and each change's earlier values, but the
+// values it held last are gone with it (null in History).
+//
+// Its entries are the leaves of a
 // Merkle tree (golang.org/x/mod/sumdb/tlog, as Go's checksum database): leaf i is
 // entry i+1, its hash tlog.RecordHash of the entry's canonical bytes, and the stored
 // hashes are written in the transaction that writes the entries (bucket "audittree";

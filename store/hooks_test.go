@@ -13,13 +13,17 @@ func HoldApplier() (release func()) {
 	}
 }
 
-// AuditDecode decodes a stored audit value, as a tamperer who knows the format can.
+// AuditDecode decodes a stored audit value's first item, as a tamperer who knows
+// the format can.
 func AuditDecode(v []byte) (AuditEntry, error) { return decodeAuditValue(v) }
 
-// AuditReseal encodes e after prev (the previous entry's hash), sealed as the store
-// seals entries, and returns the value to store and the entry's hash.
-func AuditReseal(e AuditEntry, prev string) ([]byte, string) {
-	e.Prev = prev
-	b := e.sealEncode()
-	return storeAuditValue(b), e.Hash
+// AuditEncode encodes e as the store writes an entry of one record change.
+func AuditEncode(e AuditEntry) []byte {
+	return storeAuditValue(encodeV2(e.Seq, e.Time, []AuditEntry{e}))
+}
+
+// AuditCanonical returns a stored audit value's canonical bytes.
+func AuditCanonical(v []byte) ([]byte, error) {
+	b, err := auditCanonical(v)
+	return append([]byte(nil), b...), err
 }
