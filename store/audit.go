@@ -158,13 +158,14 @@ func auditByRecKey(record string, seq uint64) []byte {
 // putAudit writes an audit entry of a journal frame (one record change) as an entry
 // by reference. The same frame makes the same bytes, so a replay is idempotent.
 func putAudit(tx *bolt.Tx, e AuditEntry) error {
-	canon := encodeV2(e.Seq, e.Time, []AuditEntry{e})
-	return putAuditStored(tx, e.Seq, storeAuditValue(canon), canon, []string{e.Record})
+	canon, spans := encodeV2(e.Seq, e.Time, []AuditEntry{e})
+	return putAuditStored(tx, e.Seq, storeAuditValue(canon), canon, []string{e.Record}, spans)
 }
 
 // putAuditStored writes entry seq, stored as v with canonical bytes canon, into the
-// trail, its tree and the histories of records.
-func putAuditStored(tx *bolt.Tx, seq uint64, v, canon []byte, records []string) error {
+// trail, its tree and the histories of records (with where each record's item is,
+// when spans are known and the record has one item).
+func putAuditStored(tx *bolt.Tx, seq uint64, v, canon []byte, records []string, spans []itemSpan) error {
 	if err := tx.Bucket(bucketAudit).Put(u64(seq), v); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -176,7 +177,11 @@ func putAuditStored(tx *bolt.Tx, seq uint64, v, canon []byte, records []string) 
 		if r == "" || slices.Contains(records[:i], r) {
 			continue
 		}
-		if err := byRec.Put(auditByRecKey(r, seq), nil); err != nil {
+		var at []byte
+		if spans != nil && !slices.Contains(records[i+1:], r) {
+			at = spans[i].value()
+		}
+		if err := byRec.Put(auditByRecKey(r, seq), at); err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
 	}
@@ -191,12 +196,12 @@ func (s *Store) appendAuditTx(tx *bolt.Tx, items ...AuditEntry) error {
 		return nil
 	}
 	seq := s.nextAudit
-	canon := encodeV2(seq, s.now(), items)
+	canon, spans := encodeV2(seq, s.now(), items)
 	records := make([]string, len(items))
 	for i := range items {
 		records[i] = items[i].Record
 	}
-	if err := putAuditStored(tx, seq, storeAuditValue(canon), canon, records); err != nil {
+	if err := putAuditStored(tx, seq, storeAuditValue(canon), canon, records, spans); err != nil {
 		return err
 	}
 	s.nextAudit++
@@ -212,27 +217,43 @@ func (s *Store) History(ctx context.Context, record string) ([]AuditEntry, error
 	var out []AuditEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		out, err = historyTx(tx, record)
+		out, err = historyTx(tx, record, nil)
 		return err
 	})
 	return out, err
 }
 
-func historyTx(tx *bolt.Tx, record string) ([]AuditEntry, error) {
+// historyTx reads record's history; cache (may be nil) keeps entries decoded by
+// earlier calls, which a batch's entry shares with many records.
+func historyTx(tx *bolt.Tx, record string, cache map[uint64]auditValue) ([]AuditEntry, error) {
 	var out []AuditEntry
 	var full []bool
 	prefix := []byte(record + "\x00")
 	c := tx.Bucket(bucketAuditByRec).Cursor()
 	audit := tx.Bucket(bucketAudit)
-	for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, at := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix); k, at = c.Next() {
 		seq := binary.BigEndian.Uint64(k[len(prefix):])
 		v := audit.Get(k[len(prefix):])
 		if v == nil {
 			return nil, fmt.Errorf("history %s: %w: audit entry %d missing", record, ErrCorrupt, seq)
 		}
-		av, err := decodeAudit(v)
-		if err != nil {
-			return nil, fmt.Errorf("history %s: audit entry %d: %w", record, seq, err)
+		av, ok := cache[seq]
+		if !ok && cache == nil && len(at) == 8 {
+			av, ok = decodeItemAt(v, at, record)
+		}
+		if !ok {
+			var err error
+			if cache == nil {
+				av, err = decodeAuditFor(v, record)
+			} else {
+				av, err = decodeAudit(v)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("history %s: audit entry %d: %w", record, seq, err)
+			}
+			if cache != nil {
+				cache[seq] = av
+			}
 		}
 		for i, e := range av.items {
 			if e.Record == record {
@@ -337,14 +358,14 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 // verifyAudit returns the number of entries checked and the first problem found;
 // err is a failure to check.
 func (s *Store) verifyAudit(ctx context.Context, tx *bolt.Tx) (int, *AuditProblem, error) {
-	n, latest, problem := verifyTrail(tx)
+	n, latest, mentioned, problem := verifyTrail(tx)
 	if problem != nil {
 		return n, problem, nil
 	}
 	if p := s.verifyCheckpoints(ctx, tx, int64(n)); p != nil {
 		return n, p, nil
 	}
-	if p := verifyIndex(tx); p != nil {
+	if p := verifyIndex(tx, mentioned); p != nil {
 		return n, p, nil
 	}
 	// Each live record is what its latest entry says it became.
@@ -371,9 +392,11 @@ type revAt struct {
 }
 
 // verifyTrail walks the entries and the tree. It returns the number of entries, the
-// rev each record's latest entry records, and the first problem.
-func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, *AuditProblem) {
+// rev each record's latest entry records, the history keys the entries call for, and
+// the first problem.
+func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, map[string]struct{}, *AuditProblem) {
 	latest := map[string]revAt{}
+	mentioned := map[string]struct{}{}
 	prev, prevLegacy := "", true
 	want := uint64(1)
 	n := 0
@@ -383,63 +406,65 @@ func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, *AuditProblem) {
 	c := tx.Bucket(bucketAudit).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 {
-			return n, latest, &AuditProblem{Seq: want, What: "unreadable", Msg: fmt.Sprintf("a key of %d bytes among the entries", len(k))}
+			return n, latest, mentioned, &AuditProblem{Seq: want, What: "unreadable", Msg: fmt.Sprintf("a key of %d bytes among the entries", len(k))}
 		}
 		seq := binary.BigEndian.Uint64(k)
 		if seq > want {
-			return n, latest, &AuditProblem{Seq: want, What: "missing", Msg: gone(want, seq-1)}
+			return n, latest, mentioned, &AuditProblem{Seq: want, What: "missing", Msg: gone(want, seq-1)}
 		}
 		canon, err := auditCanonical(v)
 		if err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
 		}
 		av, err := decodeCanonical(canon)
 		if err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
 		}
 		if av.seq != seq {
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("stored under %d but numbered %d", seq, av.seq)}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("stored under %d but numbered %d", seq, av.seq)}
 		}
 		if av.legacy {
 			// An entry of an earlier release is chained to the one before it.
 			e := av.items[0]
 			switch {
 			case e.Hash != e.computeHash():
-				return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "content does not match its hash"}
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: "content does not match its hash"}
 			case prevLegacy && e.Prev != prev:
 				// In sequence and self-consistent but not chained to its predecessor:
 				// it was put in place of, or between, the original entries.
-				return n, latest, &AuditProblem{Seq: seq, What: "inserted", Msg: "does not follow the previous entry's hash"}
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "inserted", Msg: "does not follow the previous entry's hash"}
 			}
 			prev = e.Hash
 		}
 		prevLegacy = av.legacy
 		if int64(seq) > size {
-			return n, latest, &AuditProblem{Seq: seq, What: "missing", Msg: fmt.Sprintf("not in the audit tree, which ends at entry %d", size)}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "missing", Msg: fmt.Sprintf("not in the audit tree, which ends at entry %d", size)}
 		}
 		// The leaf, and every stored hash it completes, as the leaves make them.
 		hashes, err := tlog.StoredHashes(int64(seq-1), canon, tree)
 		if err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
 		}
 		stored, err := tree.ReadHashes(storedRange(int64(seq-1), len(hashes)))
 		if err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
 		}
 		if stored[0] != hashes[0] {
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "its bytes do not hash to its leaf in the audit tree"}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: "its bytes do not hash to its leaf in the audit tree"}
 		}
 		for i := 1; i < len(hashes); i++ {
 			if stored[i] != hashes[i] {
-				return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "the audit tree's hashes over it were changed"}
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: "the audit tree's hashes over it were changed"}
 			}
 		}
 		for _, e := range av.items {
 			if e.Record == "" {
 				continue
 			}
-			if !bucketHas(byRec, auditByRecKey(e.Record, seq)) {
-				return n, latest, &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("audit entry %d is about record %s but missing from its history", seq, e.Record)}
+			key := auditByRecKey(e.Record, seq)
+			mentioned[string(key)] = struct{}{}
+			if !bucketHas(byRec, key) {
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("audit entry %d is about record %s but missing from its history", seq, e.Record)}
 			}
 			if e.Rev != "" || len(e.Diff) > 0 && e.Action != ActionConflict {
 				latest[e.Record] = revAt{seq, e.Rev}
@@ -449,9 +474,9 @@ func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, *AuditProblem) {
 		n++
 	}
 	if size > int64(n) {
-		return n, latest, &AuditProblem{Seq: uint64(n) + 1, What: "cut", Msg: fmt.Sprintf("the trail ends at entry %d but its tree holds %d entries", n, size)}
+		return n, latest, mentioned, &AuditProblem{Seq: uint64(n) + 1, What: "cut", Msg: fmt.Sprintf("the trail ends at entry %d but its tree holds %d entries", n, size)}
 	}
-	return n, latest, nil
+	return n, latest, mentioned, nil
 }
 
 // storedRange is the stored hash indexes StoredHashes returns for leaf n.
@@ -503,23 +528,18 @@ func (s *Store) verifyCheckpoints(ctx context.Context, tx *bolt.Tx, n int64) *Au
 	return nil
 }
 
-// verifyIndex checks that each record's history lists only entries of that record
-// (verifyTrail checks that it lists every one).
-func verifyIndex(tx *bolt.Tx) *AuditProblem {
-	audit := tx.Bucket(bucketAudit)
-	byRec := tx.Bucket(bucketAuditByRec)
-	c := byRec.Cursor()
+// verifyIndex checks that each record's history lists only entries about that
+// record, mentioned holding the keys the entries call for (verifyTrail checks that
+// it lists every one).
+func verifyIndex(tx *bolt.Tx, mentioned map[string]struct{}) *AuditProblem {
+	c := tx.Bucket(bucketAuditByRec).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		if len(k) < 9 || k[len(k)-9] != 0 {
 			return &AuditProblem{What: "index", Msg: fmt.Sprintf("a malformed key %q", k)}
 		}
-		rec, seq := string(k[:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:])
-		v := audit.Get(k[len(k)-8:])
-		if v == nil {
-			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which does not exist", rec, seq)}
-		}
-		if av, err := decodeAudit(v); err != nil || !av.mentions(rec) {
-			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which is about other records", rec, seq)}
+		if _, ok := mentioned[string(k)]; !ok {
+			rec, seq := string(k[:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:])
+			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which is not about it", rec, seq)}
 		}
 	}
 	return nil
@@ -559,6 +579,7 @@ func auditItems(tx *bolt.Tx, after uint64, limit int) ([]AuditEntry, error) {
 		}
 		// New values by reference come from each record's history.
 		hist := map[string][]AuditEntry{}
+		cache := map[uint64]auditValue{}
 		for i := range out {
 			r := out[i].Record
 			if r == "" || len(out[i].Diff) == 0 {
@@ -567,7 +588,7 @@ func auditItems(tx *bolt.Tx, after uint64, limit int) ([]AuditEntry, error) {
 			h, ok := hist[r]
 			if !ok {
 				var err error
-				if h, err = historyTx(tx, r); err != nil {
+				if h, err = historyTx(tx, r, cache); err != nil {
 					return err
 				}
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,8 +69,10 @@ type v2Diff struct {
 }
 
 // encodeV2 returns the canonical bytes of an entry by reference holding items (each
-// an AuditEntry of one record change; Seq, Time, Prev and Hash are not used).
-func encodeV2(seq uint64, t time.Time, items []AuditEntry) []byte {
+// an AuditEntry of one record change; Seq, Time, Prev and Hash are not used), and
+// where each item's bytes are.
+func encodeV2(seq uint64, t time.Time, items []AuditEntry) ([]byte, []itemSpan) {
+	spans := make([]itemSpan, len(items))
 	b := make([]byte, 0, 128+160*len(items))
 	b = append(b, `{"v":2,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
@@ -84,9 +87,40 @@ func encodeV2(seq uint64, t time.Time, items []AuditEntry) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		start := len(b)
 		b = appendV2Item(b, &items[i])
+		spans[i] = itemSpan{uint32(start), uint32(len(b) - start)}
 	}
-	return append(b, "]}"...)
+	return append(b, "]}"...), spans
+}
+
+// itemSpan is where an item's bytes are in its entry's canonical bytes. A record's
+// history key holds it (8 bytes), so History decodes one item of a batch's entry.
+type itemSpan struct{ off, n uint32 }
+
+func (sp itemSpan) value() []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(make([]byte, 0, 8), sp.off), sp.n)
+}
+
+// decodeItemAt decodes the item of a stored entry at the span a history key holds;
+// ok is false when it is not an item about record (the caller decodes the entry).
+func decodeItemAt(v, span []byte, record string) (av auditValue, ok bool) {
+	canon, err := auditCanonical(v)
+	if err != nil || len(span) != 8 || !bytes.HasPrefix(canon, []byte(`{"v":2,`)) {
+		return auditValue{}, false
+	}
+	off, n := binary.BigEndian.Uint32(span), binary.BigEndian.Uint32(span[4:])
+	head := bytes.Index(canon, []byte(`,"items":[`))
+	if head < 0 || uint64(off)+uint64(n) > uint64(len(canon)) || int(off) < head {
+		return auditValue{}, false
+	}
+	b := make([]byte, 0, head+int(n)+16)
+	b = append(append(append(b, canon[:head]...), `,"items":[`...), canon[off:off+n]...)
+	av, err = decodeCanonical(append(b, "]}"...))
+	if err != nil || len(av.items) != 1 || av.items[0].Record != record {
+		return auditValue{}, false
+	}
+	return av, true
 }
 
 func appendV2Item(b []byte, e *AuditEntry) []byte {
@@ -221,6 +255,60 @@ func decodeCanonical(canon []byte) (auditValue, error) {
 			e.Diff = append(e.Diff, form.Diff{Field: d.Field, Old: d.Old, New: d.New, Stamp: *st})
 		}
 		out.items[i] = e
+	}
+	return out, nil
+}
+
+// decodeAuditFor decodes only the items of a stored entry that are about record: an
+// entry of a batch holds a thousand records' changes, and a history needs one.
+func decodeAuditFor(v []byte, record string) (auditValue, error) {
+	canon, err := auditCanonical(v)
+	if err != nil {
+		return auditValue{}, err
+	}
+	if !bytes.HasPrefix(canon, []byte(`{"v":`)) {
+		return decodeCanonical(canon)
+	}
+	var lazy struct {
+		V     int               `json:"v"`
+		Seq   uint64            `json:"seq"`
+		Time  time.Time         `json:"time"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(canon, &lazy); err != nil {
+		return auditValue{}, err
+	}
+	if lazy.V != 2 {
+		return auditValue{}, fmt.Errorf("an audit entry of version %d, newer than this program", lazy.V)
+	}
+	needle := form.AppendString([]byte(`"record":`), record)
+	kept := make([]json.RawMessage, 0, 1)
+	for _, it := range lazy.Items {
+		if bytes.Contains(it, needle) {
+			kept = append(kept, it)
+		}
+	}
+	// The few items kept are decoded as a whole entry is (a value may hold the needle
+	// by chance: the decoded items are filtered by record).
+	b := append([]byte(`{"v":2,"seq":`), strconv.AppendUint(nil, lazy.Seq, 10)...)
+	tb, _ := lazy.Time.MarshalJSON()
+	b = append(append(append(b, `,"time":`...), tb...), `,"items":[`...)
+	for i, it := range kept {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it...)
+	}
+	av, err := decodeCanonical(append(b, "]}"...))
+	if err != nil {
+		return auditValue{}, err
+	}
+	out := auditValue{seq: av.seq}
+	for i, e := range av.items {
+		if e.Record == record {
+			out.items = append(out.items, e)
+			out.full = append(out.full, av.full[i])
+		}
 	}
 	return out, nil
 }

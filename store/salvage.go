@@ -172,7 +172,7 @@ func (s *Store) salvageInto(ctx context.Context, found map[string][]kv, outSeq u
 			for i := range av.items {
 				records[i] = av.items[i].Record
 			}
-			if err := putAuditStored(tx, av.seq, e.value, canon, records); err != nil {
+			if err := putAuditStored(tx, av.seq, e.value, canon, records, nil); err != nil {
 				return err
 			}
 			rep.AuditEntries++
