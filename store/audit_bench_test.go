@@ -17,12 +17,15 @@ import (
 // BenchmarkAudit applies the benchmark's documents as pulls do (batches of 1,000),
 // saves 1,000 edits, and prints what the audit trail costs: bytes per record, as
 // stored now and as the previous release stored it (full copies, an entry per
-// record), and the time VerifyAudit takes. FIELDFORMS_AUDIT_BENCH_N sets the number
-// of documents (default 10,000; `make bench` style runs use 100,000).
+// record), and the time VerifyAudit takes. FIELDFORMS_AUDIT_BENCH_N (or `make
+// bench`'s FIELDFORMS_BENCH_N) sets the number of documents, default 10,000:
+// `make bench` prints audit_verify_100k_s.
 func BenchmarkAudit(b *testing.B) {
 	n := 10_000
-	if v, err := strconv.Atoi(os.Getenv("FIELDFORMS_AUDIT_BENCH_N")); err == nil && v > 0 {
-		n = v
+	for _, env := range []string{"FIELDFORMS_BENCH_N", "FIELDFORMS_AUDIT_BENCH_N"} {
+		if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
+			n = v
+		}
 	}
 	ctx := context.Background()
 	lines, err := benchdata.LoadLines(n)
