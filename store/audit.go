@@ -551,9 +551,11 @@ func bucketHas(b *bolt.Bucket, key []byte) bool {
 	return k != nil && string(k) == string(key)
 }
 
-// Audit returns the items of the audit entries with Seq > after, oldest first, of
-// at most limit entries (an entry of a batch holds an item per record change, each
-// an AuditEntry with the entry's Seq), with new values as History gives them.
+// Audit returns the items of the audit entries with Seq > after, oldest first, with
+// new values as History gives them: an entry of a batch holds an item per record
+// change, each an AuditEntry with the entry's Seq. It stops at the first entry that
+// brings the items to limit or more (limit <= 0: all), so a page holds whole entries
+// and the next page starts after the last Seq.
 func (s *Store) Audit(ctx context.Context, after uint64, limit int) ([]AuditEntry, error) {
 	var out []AuditEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -568,14 +570,12 @@ func auditItems(tx *bolt.Tx, after uint64, limit int) ([]AuditEntry, error) {
 	var out []AuditEntry
 	err := func() error {
 		c := tx.Bucket(bucketAudit).Cursor()
-		n := 0
-		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || n < limit); k, v = c.Next() {
+		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
 			av, err := decodeAudit(v)
 			if err != nil {
 				return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
 			out = append(out, av.items...)
-			n++
 		}
 		// New values by reference come from each record's history.
 		hist := map[string][]AuditEntry{}

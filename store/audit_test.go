@@ -370,6 +370,10 @@ func TestHistoryByReference(t *testing.T) {
 	if err != nil || len(all) != 5 || all[3].Seq != all[4].Seq {
 		t.Fatalf("Audit: %d items %v", len(all), err)
 	}
+	// A page holds whole entries: the pull's two records come together.
+	if page, err := s.Audit(ctx, 3, 1); err != nil || len(page) != 2 || page[0].Seq != 4 || page[1].Seq != 4 {
+		t.Fatalf("Audit(3, 1): %+v %v", page, err)
+	}
 	if d, _ := diffOf(all[3], "notes"); all[3].Record == r.ID && string(d.New) != `"d"` {
 		t.Fatalf("Audit resolves new values differently: %+v", all[3])
 	}
