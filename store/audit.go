@@ -32,9 +32,11 @@ const (
 	ActionRollback = "rollback" // the replica was put back to a snapshot (RestoreSnapshot)
 )
 
-// AuditEntry is one line of the append-only audit trail. Hash covers every other field
-// and the previous entry's hash, so altering, inserting or dropping an entry breaks
-// the chain.
+// AuditEntry is one record change of the append-only audit trail: who, when, which
+// device, which fields from what to what. Entries by reference (auditformat.go) hold
+// a batch's changes under one Seq and have no Prev and Hash: the audit tree covers
+// them. An entry of an earlier release has them: Hash covers every other field but
+// Rev, and the previous entry's hash.
 type AuditEntry struct {
 	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
