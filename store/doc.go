@@ -97,7 +97,9 @@
 // own under DefaultKeyDir, the tenant's on a server) after applied batches, at most
 // every CheckpointEvery, and at Close; the latest checkpoint is kept in the replica
 // and handed to the signer to keep apart. Audit numbers are never used twice: after
-// a cut the next entry follows the highest number the tree or a checkpoint has seen.
+// a cut the next entry follows the highest number the tree or a checkpoint has seen;
+// the tree then stays at the cut, no checkpoint is signed below one signed before,
+// and verification names the cut until the replica is repaired or replaced.
 // VerifyAudit (and Verify) name the first problem: an entry altered, missing or
 // unreadable; a tree whose hashes are not those of its leaves; a trail cut below its
 // tree or a checkpoint ("audit cut: the trail ends at entry N but ... is signed at
