@@ -141,7 +141,8 @@ type applier struct {
 	s              *Store
 	seg            segmentBuilder
 	maxClock       form.HLC
-	checkSubmitted bool // see ApplyOptions
+	checkSubmitted bool         // see ApplyOptions
+	audit          []AuditEntry // the batch's record changes: its one audit entry
 }
 
 func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) error) error {
@@ -158,6 +159,9 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 	var signed []byte
 	err := s.dbUpdate(func(tx *bolt.Tx) error {
 		if err := fn(tx, a); err != nil {
+			return err
+		}
+		if err := s.appendAuditTx(tx, a.audit...); err != nil {
 			return err
 		}
 		if err := writeSegment(tx, &a.seg); err != nil {
@@ -194,12 +198,11 @@ type incoming struct {
 	aloneErr     error
 	// Prepared for the common case of a record this replica does not hold yet (a
 	// rebuild, a first pull): the record as it will be stored, and its audit diff.
-	enc      []byte
-	sum      [32]byte
-	terms    []string
-	title    string
-	diff     []form.Diff
-	diffJSON []byte
+	enc   []byte
+	sum   [32]byte
+	terms []string
+	title string
+	diff  []form.Diff
 }
 
 // prepared is a batch being checked and encoded on every core, in chunks, while the
@@ -295,7 +298,6 @@ func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool) {
 	it.sum = sha256.Sum256(it.enc)
 	it.terms = recordTerms(&in)
 	it.title = s.title(&in)
-	it.diffJSON = appendDiffs(make([]byte, 0, len(it.enc)+64*len(it.diff)), it.diff)
 }
 
 // apply merges one prepared item. Invalid input is a Rejected result, not an error; an
@@ -323,7 +325,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 			return "", err
 		}
 		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
-			Record: in.ID, Change: changeID, Rev: hex.EncodeToString(it.sum[:16]), Diff: it.diff, diffJSON: it.diffJSON, Note: joinNote("new record", who.Note), Prev: s.lastHash}
+			Record: in.ID, Change: changeID, Rev: hex.EncodeToString(it.sum[:16]), Diff: it.diff, Note: joinNote("new record", who.Note), Prev: s.lastHash}
 		if err := a.appendAudit(tx, e); err != nil {
 			return "", err
 		}
@@ -407,18 +409,10 @@ func joinNote(a, b string) string {
 	return a + "; " + b
 }
 
+// appendAudit adds a record change to the batch's audit entry: a batch is one entry,
+// written when it ends.
 func (a *applier) appendAudit(tx *bolt.Tx, e AuditEntry) error {
-	return a.s.appendAuditTx(tx, e)
-}
-
-// appendAuditTx writes the next audit entry in tx. The caller holds the writer and
-// puts nextAudit and lastHash back if tx fails.
-func (s *Store) appendAuditTx(tx *bolt.Tx, e AuditEntry) error {
-	if err := putAuditEncoded(tx, &e, e.sealEncode()); err != nil {
-		return err
-	}
-	s.nextAudit++
-	s.lastHash = e.Hash
+	a.audit = append(a.audit, e)
 	return nil
 }
 

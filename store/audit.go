@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,9 +32,11 @@ const (
 	ActionRollback = "rollback" // the replica was put back to a snapshot (RestoreSnapshot)
 )
 
-// AuditEntry is one line of the append-only audit trail. Hash covers every other field
-// and the previous entry's hash, so altering, inserting or dropping an entry breaks
-// the chain.
+// AuditEntry is one record change of the append-only audit trail: who, when, which
+// device, which fields from what to what. Entries by reference (auditformat.go) hold
+// a batch's changes under one Seq and have no Prev and Hash: the audit tree covers
+// them. An entry of an earlier release has them: Hash covers every other field but
+// Rev, and the previous entry's hash.
 type AuditEntry struct {
 	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
@@ -153,58 +157,154 @@ func auditByRecKey(record string, seq uint64) []byte {
 	return append([]byte(record+"\x00"), u64(seq)...)
 }
 
+// putAudit writes an audit entry of a journal frame (one record change) as an entry
+// by reference. The same frame makes the same bytes, so a replay is idempotent.
 func putAudit(tx *bolt.Tx, e AuditEntry) error {
-	return putAuditEncoded(tx, &e, e.encode(make([]byte, 0, 512)))
+	canon, spans := encodeV2(e.Seq, e.Time, []AuditEntry{e})
+	return putAuditStored(tx, e.Seq, storeAuditValue(canon), canon, []string{e.Record}, spans)
 }
 
-func putAuditEncoded(tx *bolt.Tx, e *AuditEntry, b []byte) error {
-	if err := tx.Bucket(bucketAudit).Put(u64(e.Seq), b); err != nil {
+// putAuditStored writes entry seq, stored as v with canonical bytes canon, into the
+// trail, its tree and the histories of records (with where each record's item is,
+// when spans are known and the record has one item).
+func putAuditStored(tx *bolt.Tx, seq uint64, v, canon []byte, records []string, spans []itemSpan) error {
+	if err := tx.Bucket(bucketAudit).Put(u64(seq), v); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	if err := treeAdd(tx, e.Seq, b); err != nil {
+	if err := treeAdd(tx, seq, canon); err != nil {
 		return err
 	}
-	if e.Record != "" {
-		if err := tx.Bucket(bucketAuditByRec).Put(auditByRecKey(e.Record, e.Seq), nil); err != nil {
+	byRec := tx.Bucket(bucketAuditByRec)
+	for i, r := range records {
+		if r == "" || slices.Contains(records[:i], r) {
+			continue
+		}
+		var at []byte
+		if spans != nil && !slices.Contains(records[i+1:], r) {
+			at = spans[i].value()
+		}
+		if err := byRec.Put(auditByRecKey(r, seq), at); err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
 	}
 	return nil
 }
 
+// appendAuditTx writes the next audit entry, one entry by reference holding items
+// (one per record change), in tx. The caller holds the writer and puts nextAudit back
+// if tx fails.
+func (s *Store) appendAuditTx(tx *bolt.Tx, items ...AuditEntry) error {
+	if len(items) == 0 {
+		return nil
+	}
+	seq := s.nextAudit
+	canon, spans := encodeV2(seq, s.now(), items)
+	records := make([]string, len(items))
+	for i := range items {
+		records[i] = items[i].Record
+	}
+	if err := putAuditStored(tx, seq, storeAuditValue(canon), canon, records, spans); err != nil {
+		return err
+	}
+	s.nextAudit++
+	return nil
+}
+
 // History returns a record's audit entries, oldest first: who, when, which device and
-// which fields changed from what to what, including remote values that lost.
+// which fields changed from what to what, including remote values that lost (action
+// "conflict": Old is the value that lost, New the one kept). Entries are stored by
+// reference: a change's new value is the value the field had before its next
+// change, or has now. After a purge those of the last changes are gone (null).
 func (s *Store) History(ctx context.Context, record string) ([]AuditEntry, error) {
 	var out []AuditEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		prefix := []byte(record + "\x00")
-		c := tx.Bucket(bucketAuditByRec).Cursor()
-		audit := tx.Bucket(bucketAudit)
-		for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
-			v := audit.Get(k[len(prefix):])
-			if v == nil {
-				return fmt.Errorf("history %s: %w: audit entry %d missing", record, ErrCorrupt, binary.BigEndian.Uint64(k[len(prefix):]))
-			}
-			var e AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("history %s: %w", record, err)
-			}
-			out = append(out, e)
-		}
-		return nil
+		var err error
+		out, err = historyTx(tx, record, nil)
+		return err
 	})
 	return out, err
 }
 
-// decodeAuditValue decodes a stored audit value.
-func decodeAuditValue(v []byte) (AuditEntry, error) {
-	var e AuditEntry
-	err := json.Unmarshal(v, &e)
-	return e, err
+// historyTx reads record's history; cache (may be nil) keeps entries decoded by
+// earlier calls, which a batch's entry shares with many records.
+func historyTx(tx *bolt.Tx, record string, cache map[uint64]auditValue) ([]AuditEntry, error) {
+	var out []AuditEntry
+	var full []bool
+	prefix := []byte(record + "\x00")
+	c := tx.Bucket(bucketAuditByRec).Cursor()
+	audit := tx.Bucket(bucketAudit)
+	for k, at := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix); k, at = c.Next() {
+		seq := binary.BigEndian.Uint64(k[len(prefix):])
+		v := audit.Get(k[len(prefix):])
+		if v == nil {
+			return nil, fmt.Errorf("history %s: %w: audit entry %d missing", record, ErrCorrupt, seq)
+		}
+		av, ok := cache[seq]
+		if !ok && cache == nil && len(at) == 8 {
+			av, ok = decodeItemAt(v, at, record)
+		}
+		if !ok {
+			var err error
+			if cache == nil {
+				av, err = decodeAuditFor(v, record)
+			} else {
+				av, err = decodeAudit(v)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("history %s: audit entry %d: %w", record, seq, err)
+			}
+			if cache != nil {
+				cache[seq] = av
+			}
+		}
+		for i, e := range av.items {
+			if e.Record == record {
+				out = append(out, e)
+				full = append(full, av.full[i])
+			}
+		}
+	}
+	// The new values, from the newest change back: each change's new value is what
+	// the field held before the next change, or holds now.
+	cur := map[string]json.RawMessage{}
+	if r, err := getRecord(tx, record); err == nil {
+		for id, fv := range r.Fields {
+			cur[id] = fv.Value
+		}
+	}
+	for i := len(out) - 1; i >= 0; i-- {
+		e := &out[i]
+		if e.Action == ActionConflict {
+			continue // the record kept its values
+		}
+		diffs := slices.Clone(e.Diff)
+		for j := range diffs {
+			d := &diffs[j]
+			if !full[i] {
+				d.New = cur[d.Field]
+			}
+			if len(d.Old) > 0 {
+				cur[d.Field] = d.Old
+			} else {
+				delete(cur, d.Field)
+			}
+		}
+		e.Diff = diffs
+	}
+	return out, nil
 }
 
-// storeAuditValue is the value stored for an entry's canonical bytes.
-func storeAuditValue(canon []byte) []byte { return canon }
+// decodeAuditValue decodes a stored audit value's first item.
+func decodeAuditValue(v []byte) (AuditEntry, error) {
+	av, err := decodeAudit(v)
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	if len(av.items) == 0 {
+		return AuditEntry{Seq: av.seq}, nil
+	}
+	return av.items[0], nil
+}
 
 // AuditProblem describes the first place the audit trail breaks.
 type AuditProblem struct {
@@ -260,14 +360,14 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 // verifyAudit returns the number of entries checked and the first problem found;
 // err is a failure to check.
 func (s *Store) verifyAudit(ctx context.Context, tx *bolt.Tx) (int, *AuditProblem, error) {
-	n, latest, problem := verifyTrail(tx)
+	n, latest, mentioned, problem := verifyTrail(tx)
 	if problem != nil {
 		return n, problem, nil
 	}
 	if p := s.verifyCheckpoints(ctx, tx, int64(n)); p != nil {
 		return n, p, nil
 	}
-	if p := verifyIndex(tx); p != nil {
+	if p := verifyIndex(tx, mentioned); p != nil {
 		return n, p, nil
 	}
 	// Each live record is what its latest entry says it became.
@@ -294,10 +394,12 @@ type revAt struct {
 }
 
 // verifyTrail walks the entries and the tree. It returns the number of entries, the
-// rev each record's latest entry records, and the first problem.
-func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, *AuditProblem) {
+// rev each record's latest entry records, the history keys the entries call for, and
+// the first problem.
+func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, map[string]struct{}, *AuditProblem) {
 	latest := map[string]revAt{}
-	prev := ""
+	mentioned := map[string]struct{}{}
+	prev, prevLegacy := "", true
 	want := uint64(1)
 	n := 0
 	tree := treeReader{tx.Bucket(bucketAuditTree)}
@@ -306,64 +408,77 @@ func verifyTrail(tx *bolt.Tx) (int, map[string]revAt, *AuditProblem) {
 	c := tx.Bucket(bucketAudit).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 {
-			return n, latest, &AuditProblem{Seq: want, What: "unreadable", Msg: fmt.Sprintf("a key of %d bytes among the entries", len(k))}
+			return n, latest, mentioned, &AuditProblem{Seq: want, What: "unreadable", Msg: fmt.Sprintf("a key of %d bytes among the entries", len(k))}
 		}
 		seq := binary.BigEndian.Uint64(k)
 		if seq > want {
-			return n, latest, &AuditProblem{Seq: want, What: "missing", Msg: gone(want, seq-1)}
+			return n, latest, mentioned, &AuditProblem{Seq: want, What: "missing", Msg: gone(want, seq-1)}
 		}
-		var e AuditEntry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
-		}
-		switch {
-		case e.Seq != seq:
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("stored under %d but numbered %d", seq, e.Seq)}
-		case e.Hash != e.computeHash():
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "content does not match its hash"}
-		case e.Prev != prev:
-			// In sequence and self-consistent but not chained to its predecessor: it was
-			// put in place of, or between, the original entries.
-			return n, latest, &AuditProblem{Seq: seq, What: "inserted", Msg: "does not follow the previous entry's hash"}
-		}
-		if int64(seq) > size {
-			return n, latest, &AuditProblem{Seq: seq, What: "missing", Msg: fmt.Sprintf("not in the audit tree, which ends at entry %d", size)}
-		}
-		// The leaf, and every stored hash it completes, as the leaves make them.
 		canon, err := auditCanonical(v)
 		if err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
 		}
+		av, err := decodeCanonical(canon)
+		if err != nil {
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "unreadable", Msg: err.Error()}
+		}
+		if av.seq != seq {
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("stored under %d but numbered %d", seq, av.seq)}
+		}
+		if av.legacy {
+			// An entry of an earlier release is chained to the one before it.
+			e := av.items[0]
+			switch {
+			case e.Hash != e.computeHash():
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: "content does not match its hash"}
+			case prevLegacy && e.Prev != prev:
+				// In sequence and self-consistent but not chained to its predecessor:
+				// it was put in place of, or between, the original entries.
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "inserted", Msg: "does not follow the previous entry's hash"}
+			}
+			prev = e.Hash
+		}
+		prevLegacy = av.legacy
+		if int64(seq) > size {
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "missing", Msg: fmt.Sprintf("not in the audit tree, which ends at entry %d", size)}
+		}
+		// The leaf, and every stored hash it completes, as the leaves make them.
 		hashes, err := tlog.StoredHashes(int64(seq-1), canon, tree)
 		if err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
 		}
 		stored, err := tree.ReadHashes(storedRange(int64(seq-1), len(hashes)))
 		if err != nil {
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: fmt.Sprintf("the tree over it cannot be read (%v)", err)}
 		}
 		if stored[0] != hashes[0] {
-			return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "its bytes do not hash to its leaf in the audit tree"}
+			return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: "its bytes do not hash to its leaf in the audit tree"}
 		}
 		for i := 1; i < len(hashes); i++ {
 			if stored[i] != hashes[i] {
-				return n, latest, &AuditProblem{Seq: seq, What: "altered", Msg: "the audit tree's hashes over it were changed"}
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "altered", Msg: "the audit tree's hashes over it were changed"}
 			}
 		}
-		if e.Record != "" && !bucketHas(byRec, auditByRecKey(e.Record, seq)) {
-			return n, latest, &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("audit entry %d is about record %s but missing from its history", seq, e.Record)}
+		for _, e := range av.items {
+			if e.Record == "" {
+				continue
+			}
+			key := auditByRecKey(e.Record, seq)
+			mentioned[string(key)] = struct{}{}
+			if !bucketHas(byRec, key) {
+				return n, latest, mentioned, &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("audit entry %d is about record %s but missing from its history", seq, e.Record)}
+			}
+			if e.Rev != "" || len(e.Diff) > 0 && e.Action != ActionConflict {
+				latest[e.Record] = revAt{seq, e.Rev}
+			}
 		}
-		if e.Record != "" && (e.Rev != "" || len(e.Diff) > 0 && e.Action != ActionConflict) {
-			latest[e.Record] = revAt{seq, e.Rev}
-		}
-		prev = e.Hash
 		want = seq + 1
 		n++
 	}
 	if size > int64(n) {
-		return n, latest, &AuditProblem{Seq: uint64(n) + 1, What: "cut", Msg: fmt.Sprintf("the trail ends at entry %d but its tree holds %d entries", n, size)}
+		return n, latest, mentioned, &AuditProblem{Seq: uint64(n) + 1, What: "cut", Msg: fmt.Sprintf("the trail ends at entry %d but its tree holds %d entries", n, size)}
 	}
-	return n, latest, nil
+	return n, latest, mentioned, nil
 }
 
 // storedRange is the stored hash indexes StoredHashes returns for leaf n.
@@ -415,24 +530,18 @@ func (s *Store) verifyCheckpoints(ctx context.Context, tx *bolt.Tx, n int64) *Au
 	return nil
 }
 
-// verifyIndex checks that each record's history lists only entries of that record
-// (verifyTrail checks that it lists every one).
-func verifyIndex(tx *bolt.Tx) *AuditProblem {
-	audit := tx.Bucket(bucketAudit)
-	byRec := tx.Bucket(bucketAuditByRec)
-	c := byRec.Cursor()
+// verifyIndex checks that each record's history lists only entries about that
+// record, mentioned holding the keys the entries call for (verifyTrail checks that
+// it lists every one).
+func verifyIndex(tx *bolt.Tx, mentioned map[string]struct{}) *AuditProblem {
+	c := tx.Bucket(bucketAuditByRec).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		if len(k) < 9 || k[len(k)-9] != 0 {
 			return &AuditProblem{What: "index", Msg: fmt.Sprintf("a malformed key %q", k)}
 		}
-		rec, seq := string(k[:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:])
-		var e AuditEntry
-		v := audit.Get(k[len(k)-8:])
-		if v == nil {
-			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which does not exist", rec, seq)}
-		}
-		if err := json.Unmarshal(v, &e); err != nil || e.Record != rec {
-			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which is about record %q", rec, seq, e.Record)}
+		if _, ok := mentioned[string(k)]; !ok {
+			rec, seq := string(k[:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:])
+			return &AuditProblem{Seq: seq, What: "index", Msg: fmt.Sprintf("record %s lists audit entry %d, which is not about it", rec, seq)}
 		}
 	}
 	return nil
@@ -444,20 +553,58 @@ func bucketHas(b *bolt.Bucket, key []byte) bool {
 	return k != nil && string(k) == string(key)
 }
 
-// Audit returns audit entries with Seq > after, oldest first, at most limit.
+// Audit returns the items of the audit entries with Seq > after, oldest first, with
+// new values as History gives them: an entry of a batch holds an item per record
+// change, each an AuditEntry with the entry's Seq. It stops at the first entry that
+// brings the items to limit or more (limit <= 0: all), so a page holds whole entries
+// and the next page starts after the last Seq.
 func (s *Store) Audit(ctx context.Context, after uint64, limit int) ([]AuditEntry, error) {
 	var out []AuditEntry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = auditItems(tx, after, limit)
+		return err
+	})
+	return out, err
+}
+
+func auditItems(tx *bolt.Tx, after uint64, limit int) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := func() error {
 		c := tx.Bucket(bucketAudit).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-			var e AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("audit %x: %w", k, err)
+			av, err := decodeAudit(v)
+			if err != nil {
+				return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			out = append(out, e)
+			out = append(out, av.items...)
+		}
+		// New values by reference come from each record's history.
+		hist := map[string][]AuditEntry{}
+		cache := map[uint64]auditValue{}
+		for i := range out {
+			r := out[i].Record
+			if r == "" || len(out[i].Diff) == 0 {
+				continue
+			}
+			h, ok := hist[r]
+			if !ok {
+				var err error
+				if h, err = historyTx(tx, r, cache); err != nil {
+					return err
+				}
+			}
+			for len(h) > 0 && h[0].Seq < out[i].Seq {
+				h = h[1:]
+			}
+			if len(h) > 0 && h[0].Seq == out[i].Seq {
+				out[i].Diff = h[0].Diff
+				h = h[1:]
+			}
+			hist[r] = h
 		}
 		return nil
-	})
+	}()
 	return out, err
 }
 
@@ -468,16 +615,15 @@ const (
 )
 
 // RecordEvent appends an entry for something that happened to records without
-// changing them (a purge requested or approved): one entry per record, or one with
-// no record when records is empty.
+// changing them (a purge requested or approved): one entry, with an item per record,
+// or one with no record when records is empty.
 func (s *Store) RecordEvent(ctx context.Context, actor, device, action, note string, records ...string) error {
 	if len(records) == 0 {
 		records = []string{""}
 	}
 	return s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
 		for _, id := range records {
-			e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: actor, Device: device, Action: action,
-				Record: id, Note: note, Prev: s.lastHash}
+			e := AuditEntry{Time: s.now().UTC(), Actor: actor, Device: device, Action: action, Record: id, Note: note}
 			if err := a.appendAudit(tx, e); err != nil {
 				return err
 			}

@@ -68,18 +68,10 @@ func rawUpdate(tb testing.TB, dir string, fn func(tx *bolt.Tx) error) {
 	}
 }
 
-// reseal rewrites entries from..last as a tamperer who knows the format and the
-// chain: each is re-encoded after the previous one's hash, with change applied first.
-func reseal(tx *bolt.Tx, from uint64, change func(*store.AuditEntry)) error {
+// reencode rewrites entries from..last as a tamperer who knows the format: each is
+// decoded, changed and encoded again.
+func reencode(tx *bolt.Tx, from uint64, change func(*store.AuditEntry)) error {
 	b := tx.Bucket([]byte("audit"))
-	prev := ""
-	if from > 1 {
-		e, err := store.AuditDecode(b.Get(auditKey(from - 1)))
-		if err != nil {
-			return err
-		}
-		prev = e.Hash
-	}
 	var entries []store.AuditEntry
 	c := b.Cursor()
 	for k, v := c.Seek(auditKey(from)); k != nil; k, v = c.Next() {
@@ -91,9 +83,7 @@ func reseal(tx *bolt.Tx, from uint64, change func(*store.AuditEntry)) error {
 	}
 	for _, e := range entries {
 		change(&e)
-		var v []byte
-		v, prev = store.AuditReseal(e, prev)
-		if err := b.Put(auditKey(e.Seq), v); err != nil {
+		if err := b.Put(auditKey(e.Seq), store.AuditEncode(e)); err != nil {
 			return err
 		}
 	}
@@ -134,7 +124,7 @@ func TestAuditTamperEvident(t *testing.T) {
 	mustSave(t, other, store.Edit{Template: inspection, Author: "cy", Values: vals("notes", "remote")})
 	mustSave(t, other, store.Edit{Template: inspection, Author: "cy", Values: vals("notes", "remote 2")})
 	mustApplyChanges(t, s, pendingChanges(t, other))
-	const total = 7
+	const total = 6 // the two applied changes are one entry
 	if n, err := s.VerifyAudit(ctx); err != nil || n != total {
 		t.Fatalf("VerifyAudit: %d %v, want %d nil", n, err, total)
 	}
@@ -164,36 +154,36 @@ func TestAuditTamperEvident(t *testing.T) {
 		want   string // the start of the problem's line
 		seq    uint64
 	}{
-		{name: "ChangeEntry", want: "audit entry 2 altered", seq: 2, tamper: func(t *testing.T, dir, _ string) {
+		{name: "ChangeEntry", want: "audit entry 2 altered: its bytes do not hash to its leaf", seq: 2, tamper: func(t *testing.T, dir, _ string) {
 			rawUpdate(t, dir, func(tx *bolt.Tx) error {
-				b := tx.Bucket([]byte("audit"))
-				v := append([]byte(nil), b.Get(auditKey(2))...)
-				i := strings.Index(string(v), `"ana"`)
-				copy(v[i:], `"eve"`)
-				return b.Put(auditKey(2), v)
+				return reencode(tx, 2, func(e *store.AuditEntry) {
+					if e.Seq == 2 {
+						e.Actor = "eve"
+					}
+				})
 			})
 		}},
 		{name: "DeleteEntry", want: "audit entry 4 missing", seq: 4, tamper: func(t *testing.T, dir, _ string) {
 			rawUpdate(t, dir, func(tx *bolt.Tx) error { return tx.Bucket([]byte("audit")).Delete(auditKey(4)) })
 		}},
-		{name: "CutTail", want: "audit cut: the trail ends at entry 5 but its tree holds 7", seq: 6, tamper: func(t *testing.T, dir, _ string) {
+		{name: "CutTail", want: "audit cut: the trail ends at entry 4 but its tree holds 6", seq: 5, tamper: func(t *testing.T, dir, _ string) {
 			rawUpdate(t, dir, func(tx *bolt.Tx) error {
 				b := tx.Bucket([]byte("audit"))
-				return errors.Join(b.Delete(auditKey(6)), b.Delete(auditKey(7)))
+				return errors.Join(b.Delete(auditKey(5)), b.Delete(auditKey(6)))
 			})
 		}},
-		{name: "CutTailAndTree", want: "audit cut: the trail ends at entry 5 but the checkpoint kept apart is signed at 7", seq: 6, tamper: func(t *testing.T, dir, _ string) {
+		{name: "CutTailAndTree", want: "audit cut: the trail ends at entry 4 but the checkpoint kept apart is signed at 6", seq: 5, tamper: func(t *testing.T, dir, _ string) {
 			// The tree rebuilt over what is left and the replica's checkpoint gone: only
 			// the checkpoint kept apart knows.
 			rawUpdate(t, dir, func(tx *bolt.Tx) error {
 				b := tx.Bucket([]byte("audit"))
-				return errors.Join(b.Delete(auditKey(6)), b.Delete(auditKey(7)), dropTree(tx),
+				return errors.Join(b.Delete(auditKey(5)), b.Delete(auditKey(6)), dropTree(tx),
 					tx.Bucket([]byte("meta")).Delete([]byte("checkpoint")))
 			})
 		}},
-		{name: "RewriteRecomputed", want: "audit rewritten: the trail's first 7 entries are not those the replica's checkpoint signs", seq: 1, tamper: func(t *testing.T, dir, _ string) {
+		{name: "RewriteRecomputed", want: "audit rewritten: the trail's first 6 entries are not those the replica's checkpoint signs", seq: 1, tamper: func(t *testing.T, dir, _ string) {
 			rawUpdate(t, dir, func(tx *bolt.Tx) error {
-				err := reseal(tx, 3, func(e *store.AuditEntry) {
+				err := reencode(tx, 3, func(e *store.AuditEntry) {
 					if e.Seq == 3 {
 						e.Actor = "mallory"
 					}
@@ -211,15 +201,13 @@ func TestAuditTamperEvident(t *testing.T) {
 					return err
 				}
 				e3.Seq, e4.Seq = 4, 3
-				v3, _ := store.AuditReseal(e3, "")
-				v4, _ := store.AuditReseal(e4, "")
-				if err := errors.Join(b.Put(auditKey(4), v3), b.Put(auditKey(3), v4)); err != nil {
+				if err := errors.Join(b.Put(auditKey(4), store.AuditEncode(e3)), b.Put(auditKey(3), store.AuditEncode(e4))); err != nil {
 					return err
 				}
 				byRec := tx.Bucket([]byte("auditbyrec"))
 				err := errors.Join(byRec.Delete(byRecKey(e3.Record, 3)), byRec.Delete(byRecKey(e4.Record, 4)),
 					byRec.Put(byRecKey(e3.Record, 4), nil), byRec.Put(byRecKey(e4.Record, 3), nil))
-				return errors.Join(err, reseal(tx, 3, func(*store.AuditEntry) {}), dropTree(tx))
+				return errors.Join(err, dropTree(tx))
 			})
 		}},
 		{name: "SwapCheckpoint", want: "checkpoint signature invalid: the replica's checkpoint", tamper: func(t *testing.T, dir, _ string) {
@@ -232,7 +220,7 @@ func TestAuditTamperEvident(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "RollBackFile", want: "audit cut: the trail ends at entry 3 but the checkpoint kept apart is signed at 7", seq: 4, tamper: func(t *testing.T, dir, _ string) {
+		{name: "RollBackFile", want: "audit cut: the trail ends at entry 3 but the checkpoint kept apart is signed at 6", seq: 4, tamper: func(t *testing.T, dir, _ string) {
 			for _, f := range []string{store.DBFile, store.JournalFile} {
 				b, err := os.ReadFile(filepath.Join(older, f))
 				if err != nil {
@@ -296,7 +284,7 @@ func TestAuditTamperEvident(t *testing.T) {
 		copyTree(t, keys, kd)
 		rawUpdate(t, dir, func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte("audit"))
-			return errors.Join(b.Delete(auditKey(6)), b.Delete(auditKey(7)), dropTree(tx),
+			return errors.Join(b.Delete(auditKey(5)), b.Delete(auditKey(6)), dropTree(tx),
 				tx.Bucket([]byte("meta")).Delete([]byte("checkpoint")))
 		})
 		s := openSigned(t, dir, kd, "dev-tamper", clk)
@@ -307,13 +295,13 @@ func TestAuditTamperEvident(t *testing.T) {
 			t.Fatalf("the save after a cut got entry %+v, want number %d", h, total+1)
 		}
 		_, err := s.VerifyAudit(ctx)
-		if err == nil || !strings.HasPrefix(err.Error(), "audit entry 6 missing") {
+		if err == nil || !strings.HasPrefix(err.Error(), "audit entry 5 missing") {
 			t.Fatalf("VerifyAudit after the cut and a save: %v", err)
 		}
 		s.Close()
 		// The cut is not hidden by the checkpoints signed afterwards.
 		s = openSigned(t, dir, kd, "dev-tamper", clk)
-		if _, err := s.VerifyAudit(ctx); err == nil || !strings.HasPrefix(err.Error(), "audit entry 6 missing") {
+		if _, err := s.VerifyAudit(ctx); err == nil || !strings.HasPrefix(err.Error(), "audit entry 5 missing") {
 			t.Fatalf("VerifyAudit after reopening: %v", err)
 		}
 	})

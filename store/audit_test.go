@@ -53,6 +53,33 @@ func editDB(t *testing.T, dir string, fn func(b *bolt.Bucket) error) {
 	}
 }
 
+// legacyTrail rewrites a closed replica's trail as the previous release wrote it:
+// the entries given (as Audit returns them, new values resolved), one per number,
+// as JSON chained by hash, without the audit tree.
+func legacyTrail(t *testing.T, dir string, entries []store.AuditEntry) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		prev := ""
+		for _, e := range entries {
+			e.Rev, e.Prev = "", prev
+			e.Hash = sealAudit(e)
+			prev = e.Hash
+			if err := putEntry(b, e); err != nil {
+				return err
+			}
+		}
+		return errors.Join(tx.DeleteBucket([]byte("audittree")), tx.Bucket([]byte("meta")).Delete([]byte("audittree_size")))
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func getEntry(b *bolt.Bucket, seq uint64) (store.AuditEntry, error) {
 	var e store.AuditEntry
 	v := b.Get(auditKey(seq))
@@ -103,6 +130,15 @@ func TestAuditTamper(t *testing.T) {
 	if err != nil || len(all) != total {
 		t.Fatalf("Audit: %d %v", len(all), err)
 	}
+	s.Close()
+	// The trail as the previous release wrote it: JSON entries with full copies,
+	// chained by hash, and no tree (the open below builds it).
+	legacyTrail(t, base, all)
+	s = openReplica(t, base, "dev-audit", clk)
+	all, err = s.Audit(ctx, 0, 0)
+	if err != nil || len(all) != total {
+		t.Fatalf("Audit: %d %v", len(all), err)
+	}
 	for i, e := range all {
 		if e.Seq != uint64(i+1) || e.Hash != sealAudit(e) || i > 0 && e.Prev != all[i-1].Hash || i == 0 && e.Prev != "" {
 			t.Fatalf("entry %d not chained as documented: %+v", i, e)
@@ -110,6 +146,9 @@ func TestAuditTamper(t *testing.T) {
 	}
 	if page, _ := s.Audit(ctx, 2, 3); len(page) != 3 || page[0].Seq != 3 || page[2].Seq != 5 {
 		t.Fatalf("Audit(2, 3): %+v", page)
+	}
+	if n, err := s.VerifyAudit(ctx); err != nil || n != total {
+		t.Fatalf("VerifyAudit of the previous release's trail: %d %v", n, err)
 	}
 	s.Close()
 
@@ -263,4 +302,93 @@ func TestAuditTamper(t *testing.T) {
 			t.Fatalf("%d %v", n, err)
 		}
 	})
+}
+
+// TestHistoryByReference: entries keep a change's old values and take the new ones
+// from the next change or the record; History reads the same over entries of the
+// previous release (full copies) followed by entries by reference and a batch, and
+// after a purge the changes before the last keep their values.
+func TestHistoryByReference(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock(clockEpoch)
+	dir := t.TempDir()
+	s := openReplica(t, dir, "dev-ref", clk)
+	clk.Advance(time.Minute)
+	r := mustSave(t, s, store.Edit{Template: inspection, Author: "ana", Values: vals("notes", "a")})
+	clk.Advance(time.Minute)
+	mustSave(t, s, store.Edit{Record: r.ID, Author: "ana", Values: vals("notes", "b")})
+	old, err := s.Audit(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	legacyTrail(t, dir, old)
+	s = openReplica(t, dir, "dev-ref", clk)
+	clk.Advance(time.Minute)
+	mustSave(t, s, store.Edit{Record: r.ID, Author: "bo", Values: vals("notes", "c", "pressure", 2)})
+	// Another replica edits it and makes a record: one pull, one entry.
+	other := openReplica(t, t.TempDir(), "dev-ref2", clk)
+	mustApplyChanges(t, other, pendingChanges(t, s))
+	clk.Advance(time.Minute)
+	mustSave(t, other, store.Edit{Record: r.ID, Author: "cy", Values: vals("notes", "d")})
+	mustSave(t, other, store.Edit{Template: inspection, Author: "cy", Values: vals("notes", "other")})
+	recs, _, err := other.Feed(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyRecords(ctx, recs, "sync"); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ old, new string }{{"", `"a"`}, {`"a"`, `"b"`}, {`"b"`, `"c"`}, {`"c"`, `"d"`}}
+	check := func(h []store.AuditEntry, last string) {
+		t.Helper()
+		if len(h) != len(want) {
+			t.Fatalf("%d entries: %+v", len(h), h)
+		}
+		for i, w := range want {
+			d, ok := diffOf(h[i], "notes")
+			if i == len(want)-1 {
+				w.new = last
+			}
+			if !ok || string(d.Old) != w.old || string(d.New) != w.new {
+				t.Fatalf("entry %d (%s): notes %s → %s, want %s → %s", i, h[i].Action, d.Old, d.New, w.old, w.new)
+			}
+		}
+		// pressure changed last in entry 3: its value now is its new value, gone
+		// with a purge.
+		pressure := map[string]string{`"d"`: "2", "": ""}[last]
+		if d, ok := diffOf(h[2], "pressure"); !ok || d.Old != nil || string(d.New) != pressure || h[2].Actor != "bo" {
+			t.Fatalf("entry 2: %+v", h[2])
+		}
+	}
+	h := mustHistory(t, s, r.ID)
+	check(h, `"d"`)
+	if h[0].Hash == "" || h[2].Hash != "" || h[3].Actor != "sync" {
+		t.Fatalf("entries: %+v", h)
+	}
+	all, err := s.Audit(ctx, 0, 0)
+	if err != nil || len(all) != 5 || all[3].Seq != all[4].Seq {
+		t.Fatalf("Audit: %d items %v", len(all), err)
+	}
+	// A page holds whole entries: the pull's two records come together.
+	if page, err := s.Audit(ctx, 3, 1); err != nil || len(page) != 2 || page[0].Seq != 4 || page[1].Seq != 4 {
+		t.Fatalf("Audit(3, 1): %+v %v", page, err)
+	}
+	if d, _ := diffOf(all[3], "notes"); all[3].Record == r.ID && string(d.New) != `"d"` {
+		t.Fatalf("Audit resolves new values differently: %+v", all[3])
+	}
+	if n, err := s.VerifyAudit(ctx); err != nil || n != 4 {
+		t.Fatalf("VerifyAudit %d %v", n, err)
+	}
+	if _, err := s.Purge(ctx, []string{r.ID}, "admin", "dev-ref", "asked"); err != nil {
+		t.Fatal(err)
+	}
+	h = mustHistory(t, s, r.ID)
+	if len(h) != 5 || h[4].Action != store.ActionPurge {
+		t.Fatalf("history after purge: %+v", h)
+	}
+	check(h[:4], "")
+	if n, err := s.VerifyAudit(ctx); err != nil || n != 5 {
+		t.Fatalf("VerifyAudit after a purge %d %v", n, err)
+	}
 }

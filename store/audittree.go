@@ -12,7 +12,7 @@ import (
 // The audit trail is the leaf sequence of a Merkle tree (RFC 6962, as Go's checksum
 // database and Certificate Transparency build it): leaf i is the audit entry with
 // sequence number i+1, and its hash is tlog.RecordHash of the entry's canonical
-// bytes (for an entry stored as JSON, the stored bytes). The hashes tlog stores
+// bytes (auditformat.go), whatever the compression of the stored value. The hashes tlog stores
 // (tlog.StoredHashes) are kept in bucket "audittree" under their stored hash index,
 // written in the transaction that writes the entries, and the tree's size in meta.
 var (
@@ -110,12 +110,6 @@ func ensureTree(tx *bolt.Tx) error {
 	}
 	_, err := treeCatchUp(tx, 0)
 	return err
-}
-
-// auditCanonical returns the bytes an audit entry's leaf hash covers, from its
-// stored value.
-func auditCanonical(v []byte) ([]byte, error) {
-	return v, nil
 }
 
 // AuditTree returns the audit trail's Merkle tree: N, the number of audit entries in

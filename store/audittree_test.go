@@ -34,7 +34,8 @@ func (m *memTree) add(n int64, data []byte) {
 	m.stored = append(m.stored, hs...)
 }
 
-// rawAudit reads the stored audit values of a closed replica, in order.
+// rawAudit reads the canonical bytes of the audit entries of a closed replica, in
+// order.
 func rawAudit(t *testing.T, dir string) [][]byte {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
@@ -48,8 +49,9 @@ func rawAudit(t *testing.T, dir string) [][]byte {
 			if binary.BigEndian.Uint64(k) != uint64(len(out)+1) {
 				return errors.New("audit keys not contiguous")
 			}
-			out = append(out, append([]byte(nil), v...))
-			return nil
+			canon, err := store.AuditCanonical(v)
+			out = append(out, canon)
+			return err
 		})
 	}); err != nil {
 		t.Fatal(err)
@@ -142,7 +144,7 @@ func checkTreeAPI(t *testing.T, dir string) {
 }
 
 // TestAuditTree: the audit trail is a Merkle tree whose leaf i is tlog.RecordHash of
-// entry i+1's stored bytes, with roots and consistency proofs a witness checks.
+// entry i+1's canonical bytes, with roots and consistency proofs a witness checks.
 func TestAuditTree(t *testing.T) {
 	dir := t.TempDir()
 	auditTreeReplica(t, dir)

@@ -273,14 +273,8 @@ func (s *Store) openCheckpoints(ctx context.Context) (int64, error) {
 	var signed []byte
 	err = s.dbUpdate(func(tx *bolt.Tx) error {
 		s.nextAudit = max(lastKey(tx.Bucket(bucketAudit)), uint64(treeSize(tx))) + 1
-		if _, v := tx.Bucket(bucketAudit).Cursor().Last(); v != nil {
-			if e, err := decodeAuditValue(v); err == nil {
-				s.lastHash = e.Hash
-			}
-		}
-		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Device: s.device, Action: ActionRollback,
-			Note: fmt.Sprintf("replica restored from a snapshot: the trail goes back from %d entries (checkpoint %s) to %d", apartTree.N, apartTree.Hash, size),
-			Prev: s.lastHash}
+		e := AuditEntry{Device: s.device, Action: ActionRollback,
+			Note: fmt.Sprintf("replica restored from a snapshot: the trail goes back from %d entries (checkpoint %s) to %d", apartTree.N, apartTree.Hash, size)}
 		if err := s.appendAuditTx(tx, e); err != nil {
 			return err
 		}

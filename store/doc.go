@@ -72,7 +72,21 @@
 //
 // # Audit trail
 //
-// The audit trail is append-only and tamper-evident. Its entries are the leaves of a
+// The audit trail is append-only and tamper-evident, and kept by reference: an entry
+// is one save, or one batch (a pull, a push, a purge) with an item per record change
+// (who, which device, action, record, change ID, the record's rev after it, and each
+// changed field's value BEFORE the change with the new value's stamp), compressed
+// with s2. A change's new value is not copied: History and Audit take it from the
+// next change of that field, or from the record as it is (auditformat.go). Entries
+// of earlier releases (JSON with full copies, chained by Prev/Hash) still read and
+// verify, and today's journal frames still replay.
+//
+// A purge removes a record's values and keeps every audit entry: no leaf depends on
+// a record's stored value, so the trail verifies after a purge, and the purged
+// record's history keeps who, when and each change's earlier values, but the
+// values it held last are gone with it (null in History).
+//
+// Its entries are the leaves of a
 // Merkle tree (golang.org/x/mod/sumdb/tlog, as Go's checksum database): leaf i is
 // entry i+1, its hash tlog.RecordHash of the entry's canonical bytes, and the stored
 // hashes are written in the transaction that writes the entries (bucket "audittree";
@@ -83,7 +97,9 @@
 // own under DefaultKeyDir, the tenant's on a server) after applied batches, at most
 // every CheckpointEvery, and at Close; the latest checkpoint is kept in the replica
 // and handed to the signer to keep apart. Audit numbers are never used twice: after
-// a cut the next entry follows the highest number the tree or a checkpoint has seen.
+// a cut the next entry follows the highest number the tree or a checkpoint has seen;
+// the tree then stays at the cut, no checkpoint is signed below one signed before,
+// and verification names the cut until the replica is repaired or replaced.
 // VerifyAudit (and Verify) name the first problem: an entry altered, missing or
 // unreadable; a tree whose hashes are not those of its leaves; a trail cut below its
 // tree or a checkpoint ("audit cut: the trail ends at entry N but ... is signed at

@@ -273,8 +273,32 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
-			if _, err := aw.Write(append(append([]byte(nil), v...), '\n')); err != nil {
+		// A line per record change, new values resolved, as Audit gives them.
+		items, err := auditItems(tx, 0, 0)
+		if err != nil {
+			return err
+		}
+		for _, e := range items {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if _, err := aw.Write(append(b, '\n')); err != nil {
+				return err
+			}
+		}
+		// And each entry's canonical bytes, whose tlog.RecordHash is its leaf in the
+		// audit tree: what a checkpoint signs.
+		cw, err := create("audit-entries.jsonl")
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAudit).ForEach(func(k, v []byte) error {
+			canon, err := auditCanonical(v)
+			if err != nil {
+				return fmt.Errorf("audit entry %x: %w", k, err)
+			}
+			if _, err := cw.Write(append(append([]byte(nil), canon...), '\n')); err != nil {
 				return err
 			}
 			return nil

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/store"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // exportFixture is a replica with records of two templates, a deleted one, a tricky
@@ -234,9 +236,20 @@ func TestExport(t *testing.T) {
 			t.Fatalf("%d lines, %d entries", len(got), len(want))
 		}
 		for i := range got {
-			if got[i].Seq != want[i].Seq || got[i].Hash != want[i].Hash || got[i].Hash != sealAudit(got[i]) ||
-				i > 0 && got[i].Prev != got[i-1].Hash {
-				t.Fatalf("line %d: %+v", i+1, got[i])
+			if got[i].Seq != want[i].Seq || got[i].Record != want[i].Record || got[i].Actor != want[i].Actor ||
+				got[i].Rev != want[i].Rev || !reflect.DeepEqual(got[i].Diff, want[i].Diff) {
+				t.Fatalf("line %d: %+v, want %+v", i+1, got[i], want[i])
+			}
+		}
+		// The entries' canonical bytes, each its leaf in the audit tree.
+		lines := bytes.Split(bytes.TrimSuffix(files["audit-entries.jsonl"], []byte("\n")), []byte("\n"))
+		tree, err := s.AuditTree(ctx)
+		if err != nil || int64(len(lines)) != tree.N {
+			t.Fatalf("%d canonical entries, tree %+v %v", len(lines), tree, err)
+		}
+		for i, l := range lines {
+			if h, err := s.AuditLeafHash(ctx, uint64(i+1)); err != nil || h != tlog.RecordHash(l) {
+				t.Fatalf("entry %d: leaf %v %v", i+1, h, err)
 			}
 		}
 	})

@@ -1,5 +1,13 @@
 package store
 
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fieldforms/fieldforms/form"
+)
+
 // HoldApplier makes the applier of every store wait before it applies saves, until
 // the returned function is called: saves made meanwhile are journalled but not in
 // the database, as a crash leaves them. Tests that use it must not run in parallel.
@@ -13,13 +21,31 @@ func HoldApplier() (release func()) {
 	}
 }
 
-// AuditDecode decodes a stored audit value, as a tamperer who knows the format can.
+// AuditDecode decodes a stored audit value's first item, as a tamperer who knows
+// the format can.
 func AuditDecode(v []byte) (AuditEntry, error) { return decodeAuditValue(v) }
 
-// AuditReseal encodes e after prev (the previous entry's hash), sealed as the store
-// seals entries, and returns the value to store and the entry's hash.
-func AuditReseal(e AuditEntry, prev string) ([]byte, string) {
-	e.Prev = prev
-	b := e.sealEncode()
-	return storeAuditValue(b), e.Hash
+// AuditEncode encodes e as the store writes an entry of one record change.
+func AuditEncode(e AuditEntry) []byte {
+	canon, _ := encodeV2(e.Seq, e.Time, []AuditEntry{e})
+	return storeAuditValue(canon)
+}
+
+// AuditCanonical returns a stored audit value's canonical bytes.
+func AuditCanonical(v []byte) ([]byte, error) {
+	b, err := auditCanonical(v)
+	return append([]byte(nil), b...), err
+}
+
+// LegacyAuditBytes is the size of the entry the previous release wrote for applying
+// a record this replica lacked: the record's every field copied in full, chained by
+// hash.
+func LegacyAuditBytes(r form.Record, seq uint64, actor string) int {
+	e := AuditEntry{Seq: seq, Time: time.Now().UTC(), Actor: actor, Device: r.Updated().Device, Action: ActionApply,
+		Record: r.ID, Note: "new record", Prev: strings.Repeat("0", 64)}
+	for id, fv := range r.Fields {
+		e.Diff = append(e.Diff, form.Diff{Field: id, New: fv.Value, Stamp: fv.Stamp})
+	}
+	slices.SortFunc(e.Diff, func(a, b form.Diff) int { return strings.Compare(a.Field, b.Field) })
+	return len(e.sealEncode())
 }

@@ -118,8 +118,7 @@ func (s *Store) purgeTx(tx *bolt.Tx, a *applier, ids []string, mark purgeMark, d
 		if err := dropPending(tx, it.id); err != nil {
 			return nil, nil, err
 		}
-		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: mark.Actor, Device: device, Action: ActionPurge,
-			Record: it.id, Note: note(it.id, it.held), Prev: s.lastHash}
+		e := AuditEntry{Actor: mark.Actor, Device: device, Action: ActionPurge, Record: it.id, Note: note(it.id, it.held)}
 		if err := a.appendAudit(tx, e); err != nil {
 			return nil, nil, err
 		}

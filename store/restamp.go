@@ -167,6 +167,7 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 		slices.Sort(ids)
 		current := make(map[string]form.Record, len(ids))
 		var seg segmentBuilder
+		var restamped []AuditEntry // the trail's entry: the revs this changes
 		for _, id := range ids {
 			rec, err := getRecord(tx, id)
 			if errors.Is(err, ErrNotFound) {
@@ -189,14 +190,14 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 				}
 				res.Records++
 				// The record's rev changed: the trail says so and records the new one.
-				e := AuditEntry{Seq: s.nextAudit, Time: now.UTC(), Device: s.device, Action: ActionRestamp,
-					Record: id, Rev: rec.Rev(), Note: "stamps of unsent changes made while the clock ran ahead replaced", Prev: s.lastHash}
-				if err := s.appendAuditTx(tx, e); err != nil {
-					return err
-				}
+				restamped = append(restamped, AuditEntry{Device: s.device, Action: ActionRestamp,
+					Record: id, Rev: rec.Rev(), Note: "stamps of unsent changes made while the clock ran ahead replaced"})
 			}
 		}
 		if err := writeSegment(tx, &seg); err != nil {
+			return err
+		}
+		if err := s.appendAuditTx(tx, restamped...); err != nil {
 			return err
 		}
 		if restampFault != nil {

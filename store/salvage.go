@@ -155,12 +155,24 @@ func (s *Store) salvageInto(ctx context.Context, found map[string][]kv, outSeq u
 			return err
 		}
 		for _, e := range found[string(bucketAudit)] {
-			var a AuditEntry
-			if len(e.key) != 8 || json.Unmarshal(e.value, &a) != nil || a.Seq != binary.BigEndian.Uint64(e.key) {
+			if len(e.key) != 8 {
 				lost("audit entry %x: cannot be decoded", e.key)
 				continue
 			}
-			if err := putAuditEncoded(tx, &a, e.value); err != nil {
+			canon, err := auditCanonical(e.value)
+			var av auditValue
+			if err == nil {
+				av, err = decodeCanonical(canon)
+			}
+			if err != nil || av.seq != binary.BigEndian.Uint64(e.key) {
+				lost("audit entry %x: cannot be decoded", e.key)
+				continue
+			}
+			records := make([]string, len(av.items))
+			for i := range av.items {
+				records[i] = av.items[i].Record
+			}
+			if err := putAuditStored(tx, av.seq, e.value, canon, records, nil); err != nil {
 				return err
 			}
 			rep.AuditEntries++

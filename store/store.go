@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -322,8 +321,8 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		// the tree or a signed checkpoint has seen, and verification names the cut.
 		s.nextAudit = max(lastKey(tx.Bucket(bucketAudit)), uint64(treeSize(tx)), uint64(mark)) + 1
 		if _, v := tx.Bucket(bucketAudit).Cursor().Last(); v != nil {
-			var e AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeAuditValue(v)
+			if err != nil {
 				return fmt.Errorf("open replica: %w", &DamageError{File: s.dbPath(),
 					What: fmt.Sprintf("its last audit entry does not decode (%v)", err), Advice: s.advice})
 			}
