@@ -188,6 +188,7 @@ type incoming struct {
 	// Prepared for the common case of a record this replica does not hold yet (a
 	// rebuild, a first pull): the record as it will be stored, and its audit diff.
 	enc      []byte
+	stored   []byte // enc as the records bucket keeps it
 	sum      [32]byte
 	terms    []string
 	title    string
@@ -286,6 +287,7 @@ func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool) {
 	slices.SortFunc(it.diff, func(a, b form.Diff) int { return strings.Compare(a.Field, b.Field) })
 	it.enc = in.Encode()
 	it.sum = sha256.Sum256(it.enc)
+	it.stored = packRecord(it.enc)
 	it.terms = recordTerms(&in)
 	it.title = s.title(&in)
 	it.diffJSON = appendDiffs(make([]byte, 0, len(it.enc)+64*len(it.diff)), it.diff)
@@ -312,7 +314,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 			return Rejected, check
 		}
 		a.maxClock = max(a.maxClock, it.maxStamp)
-		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, it.title, &a.seg); err != nil {
+		if err := s.putEncoded(tx, &in, it.stored, it.sum, it.terms, it.title, &a.seg); err != nil {
 			return "", err
 		}
 		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
