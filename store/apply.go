@@ -34,11 +34,23 @@ type Result struct {
 // in one transaction. actor names who is applying (for the audit trail).
 func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor string) ([]Result, error) {
 	results := make([]Result, len(recs))
-	items := s.prepare(recs, false)
+	// Written in ID order, so bbolt's puts walk its pages in order (a pull page comes
+	// in change order); a record sent twice keeps its order. Results keep the
+	// batch's.
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(recs[a].ID, recs[b].ID) })
+	sorted := make([]form.Record, len(recs))
+	for k, i := range order {
+		sorted[k] = recs[i]
+	}
+	items := s.prepare(sorted, false)
 	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
-		for i := range recs {
-			st, err := a.apply(tx, items.item(i), "", Attribution{Actor: actor, Device: recs[i].Updated().Device})
+		for k, i := range order {
+			st, err := a.apply(tx, items.item(k), "", Attribution{Actor: actor, Device: recs[i].Updated().Device})
 			results[i] = Result{ID: recs[i].ID, Status: st, Err: err}
 		}
 		return nil
