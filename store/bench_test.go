@@ -17,6 +17,9 @@ import (
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/internal/benchdata"
 	"github.com/fieldforms/fieldforms/store"
+	"github.com/klauspost/compress/dict"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -352,4 +355,70 @@ func boltFloor(b *testing.B, n, recSize, auditSize int) float64 {
 		}
 	}
 	return float64(n) / time.Since(t0).Seconds()
+}
+
+// BenchmarkRecordCodecs compares the ways a record value could be compressed, on the
+// first 10,000 bench records (fewer when FIELDFORMS_BENCH_N says so), one core:
+//
+//	record_value_<codec>_bytes           average bytes a record takes
+//	record_value_<codec>_records_per_s   compressing, and _unpack_records_per_s
+//	                                     decompressing
+//
+// for canonical (no compression), s2 (what the store uses), zstd, and both with a
+// dictionary trained on the first 2,000 records.
+func BenchmarkRecordCodecs(b *testing.B) {
+	n, _ := benchN(b)
+	n = min(n, 10_000)
+	lines, err := benchdata.LoadLines(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs, err := benchdata.Read(bytes.NewReader(bytes.Join(lines, []byte("\n"))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	encs := make([][]byte, len(recs))
+	for i := range recs {
+		encs[i] = recs[i].Encode()
+	}
+	run := func(name string, pack func([]byte) []byte, unpack func([]byte) ([]byte, error)) {
+		packed := make([][]byte, len(encs))
+		total := 0
+		t0 := time.Now()
+		for i, e := range encs {
+			packed[i] = pack(e)
+			total += len(packed[i])
+		}
+		el := time.Since(t0)
+		t0 = time.Now()
+		for i, p := range packed {
+			out, err := unpack(p)
+			if err != nil || !bytes.Equal(out, encs[i]) {
+				b.Fatalf("%s: record %d does not round-trip: %v", name, i, err)
+			}
+		}
+		un := time.Since(t0)
+		figure("record_value_"+name+"_bytes", float64(total)/float64(len(encs)), "bytes")
+		figure("record_value_"+name+"_records_per_s", float64(len(encs))/el.Seconds(), "records/s")
+		figure("record_value_"+name+"_unpack_records_per_s", float64(len(encs))/un.Seconds(), "records/s")
+	}
+	run("canonical", func(e []byte) []byte { return e }, func(p []byte) ([]byte, error) { return p, nil })
+	run("s2", func(e []byte) []byte { return s2.Encode(nil, e) }, func(p []byte) ([]byte, error) { return s2.Decode(nil, p) })
+	zenc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest))
+	zdec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	run("zstd", func(e []byte) []byte { return zenc.EncodeAll(e, nil) }, func(p []byte) ([]byte, error) { return zdec.DecodeAll(p, nil) })
+	d, err := dict.BuildZstdDict(encs[:min(2000, len(encs))], dict.Options{MaxDictSize: 64 << 10, HashBytes: 6, ZstdDictID: 1, ZstdLevel: zstd.SpeedDefault})
+	if err != nil {
+		b.Logf("no dictionary: %v", err)
+		return
+	}
+	figure("record_value_dictionary_bytes", float64(len(d)), "bytes")
+	if sd := s2.MakeDict(d, nil); sd != nil {
+		run("s2dict", func(e []byte) []byte { return sd.Encode(nil, e) }, func(p []byte) ([]byte, error) { return sd.Decode(nil, p) })
+	}
+	zdenc, err1 := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderDict(d))
+	zddec, err2 := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderDicts(d))
+	if err1 == nil && err2 == nil {
+		run("zstddict", func(e []byte) []byte { return zdenc.EncodeAll(e, nil) }, func(p []byte) ([]byte, error) { return zddec.DecodeAll(p, nil) })
+	}
 }
