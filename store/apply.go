@@ -35,11 +35,23 @@ type Result struct {
 // in one transaction. actor names who is applying (for the audit trail).
 func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor string) ([]Result, error) {
 	results := make([]Result, len(recs))
-	items := s.prepare(recs, false)
+	// Written in ID order, so bbolt's puts walk its pages in order (a pull page comes
+	// in change order); a record sent twice keeps its order. Results keep the
+	// batch's.
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(recs[a].ID, recs[b].ID) })
+	sorted := make([]form.Record, len(recs))
+	for k, i := range order {
+		sorted[k] = recs[i]
+	}
+	items := s.prepare(sorted, false)
 	defer items.wait()
 	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
-		for i := range recs {
-			st, err := a.apply(tx, items.item(i), "", Attribution{Actor: actor, Device: recs[i].Updated().Device})
+		for k, i := range order {
+			st, err := a.apply(tx, items.item(k), "", Attribution{Actor: actor, Device: recs[i].Updated().Device})
 			results[i] = Result{ID: recs[i].ID, Status: st, Err: err}
 		}
 		return nil
@@ -198,11 +210,12 @@ type incoming struct {
 	aloneErr     error
 	// Prepared for the common case of a record this replica does not hold yet (a
 	// rebuild, a first pull): the record as it will be stored, and its audit diff.
-	enc   []byte
-	sum   [32]byte
-	terms []string
-	title string
-	diff  []form.Diff
+	enc    []byte
+	stored []byte // enc as the records bucket keeps it
+	sum    [32]byte
+	terms  []string
+	title  string
+	diff   []form.Diff
 }
 
 // prepared is a batch being checked and encoded on every core, in chunks, while the
@@ -296,6 +309,7 @@ func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool) {
 	slices.SortFunc(it.diff, func(a, b form.Diff) int { return strings.Compare(a.Field, b.Field) })
 	it.enc = in.Encode()
 	it.sum = sha256.Sum256(it.enc)
+	it.stored = packRecord(it.enc)
 	it.terms = recordTerms(&in)
 	it.title = s.title(&in)
 }
@@ -321,7 +335,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 			return Rejected, check
 		}
 		a.maxClock = max(a.maxClock, it.maxStamp)
-		if err := s.putEncoded(tx, &in, it.enc, it.sum, it.terms, it.title, &a.seg); err != nil {
+		if err := s.putEncoded(tx, &in, it.stored, it.sum, it.terms, it.title, &a.seg); err != nil {
 			return "", err
 		}
 		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,

@@ -10,12 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/internal/benchdata"
 	"github.com/fieldforms/fieldforms/store"
+	"github.com/klauspost/compress/dict"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -91,14 +95,43 @@ func BenchmarkSave(b *testing.B) {
 	figure("save_p99_over_fsync", s99/f99, "x")
 }
 
-// BenchmarkReplica100k loads the peer benchmark's 100,000 documents the way a server
-// rebuild does (batches of merged records), then measures search and reopening.
-func BenchmarkReplica100k(b *testing.B) {
-	const n = 100_000
+// benchN is the number of bench documents, FIELDFORMS_BENCH_N (default 100,000),
+// and its label in figure names (100k for 100,000).
+func benchN(b *testing.B) (int, string) {
+	n := 100_000
+	if v := os.Getenv("FIELDFORMS_BENCH_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			b.Fatalf("FIELDFORMS_BENCH_N=%q: a whole number of at least 1000", v)
+		}
+	}
+	if n%1000 == 0 {
+		return n, strconv.Itoa(n/1000) + "k"
+	}
+	return n, strconv.Itoa(n)
+}
+
+// BenchmarkReplica loads the peer benchmark's documents (FIELDFORMS_BENCH_N, default
+// 100,000) the way a device receives them (pull pages of 1,000 merged records), then
+// measures the replica's size, search and reopening:
+//
+//	replica_<N>_mib                    the replica's database file after the load
+//	dataset_<N>_ndjson_mib             the same documents as NDJSON, for scale
+//	replica_<N>_bucket_<name>_mib      pages each bucket holds (bbolt's own counts),
+//	replica_<N>_bucket_<name>_fill_pct and how full they are
+//	replica_<N>_free_mib               pages free or pending in the file
+//	apply_<N>_records_per_s            next to apply_floor_<N>_records_per_s: bbolt
+//	                                   alone writing the same bytes in key order
+func BenchmarkReplica(b *testing.B) {
+	n, label := benchN(b)
 	ctx := context.Background()
 	lines, err := benchdata.LoadLines(n)
 	if err != nil {
 		b.Fatal(err)
+	}
+	ndjson := 0
+	for _, l := range lines {
+		ndjson += len(l) + 1
 	}
 	tpls, err := benchdata.Templates()
 	if err != nil {
@@ -114,8 +147,8 @@ func BenchmarkReplica100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	// Batches as a rebuild pushes them; converting the benchmark's documents to
-	// records is not part of the figure.
+	// Pages as a pull brings them (wire.DefaultPullLimit); converting the benchmark's
+	// documents to records is not part of the figure.
 	const batch = 1000
 	var el time.Duration
 	var ids []string
@@ -144,12 +177,16 @@ func BenchmarkReplica100k(b *testing.B) {
 		}
 	}
 	lines = nil
-	figure("apply_100k_records_per_s", n/el.Seconds(), "records/s")
-	var encBytes int
-	for _, r := range samples {
-		encBytes += len(r.Encode())
+	figure("apply_"+label+"_records_per_s", float64(n)/el.Seconds(), "records/s")
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
 	}
-	figure("apply_floor_100k_records_per_s", boltFloor(b, n, encBytes/len(samples)), "records/s")
+	sizes := replicaFigures(b, filepath.Join(dir, store.DBFile), label)
+	figure("dataset_"+label+"_ndjson_mib", float64(ndjson)/(1<<20), "MiB")
+	figure("apply_floor_"+label+"_records_per_s", boltFloor(b, n, sizes.record, sizes.audit), "records/s")
+	if s, err = store.Open(ctx, dir, store.Options{}); err != nil {
+		b.Fatal(err)
+	}
 	var sample []form.Record
 	for _, r := range samples {
 		sample = append(sample, r)
@@ -191,7 +228,7 @@ func BenchmarkReplica100k(b *testing.B) {
 			b.Fatalf("search %q found nothing", q.Text)
 		}
 	}
-	figure("search_100k_p95_ms", percentile(lat, .95), "ms")
+	figure("search_"+label+"_p95_ms", percentile(lat, .95), "ms")
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
@@ -210,14 +247,72 @@ func BenchmarkReplica100k(b *testing.B) {
 		opens = append(opens, time.Since(t0))
 		s.Close()
 	}
-	figure("open_first_page_100k_ms", percentile(opens, .5), "ms")
+	figure("open_first_page_"+label+"_ms", percentile(opens, .5), "ms")
+}
+
+// replicaSizes are the average stored sizes of a record and an audit entry.
+type replicaSizes struct{ record, audit int }
+
+// replicaFigures prints the size of a closed replica's database file and, from
+// bbolt's page counts, what each top-level bucket takes and how full its pages are.
+func replicaFigures(b *testing.B, path, label string) replicaSizes {
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	figure("replica_"+label+"_mib", float64(st.Size())/(1<<20), "MiB")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var sizes replicaSizes
+	err = db.View(func(tx *bolt.Tx) error {
+		psize := float64(db.Info().PageSize)
+		used := 0
+		err := tx.ForEach(func(name []byte, bk *bolt.Bucket) error {
+			bs := bk.Stats()
+			pages := bs.BranchPageN + bs.BranchOverflowN + bs.LeafPageN + bs.LeafOverflowN
+			used += pages
+			mib := float64(pages) * psize / (1 << 20)
+			figure(fmt.Sprintf("replica_%s_bucket_%s_mib", label, name), mib, "MiB")
+			if pages > 0 {
+				figure(fmt.Sprintf("replica_%s_bucket_%s_fill_pct", label, name),
+					100*float64(bs.BranchInuse+bs.LeafInuse)/(float64(pages)*psize), "%")
+			}
+			// Average stored sizes, for the floor.
+			if string(name) == "records" || string(name) == "audit" {
+				total, count := 0, 0
+				if err := bk.ForEach(func(_, v []byte) error {
+					total += len(v)
+					count++
+					return nil
+				}); err != nil {
+					return err
+				}
+				if count > 0 && string(name) == "records" {
+					sizes.record = total / count
+				} else if count > 0 {
+					sizes.audit = total / count
+				}
+			}
+			return nil
+		})
+		// What no bucket holds: free pages, the freelist, the meta pages.
+		figure("replica_"+label+"_free_mib", (float64(tx.Size())-float64(used)*psize)/(1<<20), "MiB")
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sizes
 }
 
 // boltFloor is the storage engine's own limit for what an apply writes: bbolt puts of
-// the same number of records, in the same batches and buckets, with the record's
-// encoded size, an audit entry of about the same size, and the small index entries,
-// with no encoding, validation or search index at all.
-func boltFloor(b *testing.B, n, recSize int) float64 {
+// the same number of records, in the same batches and buckets, in key order, with the
+// record and audit entry sizes the replica stores, and the small index entries, with
+// no encoding, validation or search index at all.
+func boltFloor(b *testing.B, n, recSize, auditSize int) float64 {
 	db, err := bolt.Open(filepath.Join(b.TempDir(), "floor.db"), 0o600, &bolt.Options{InitialMmapSize: 256 << 20, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		b.Fatal(err)
@@ -234,7 +329,7 @@ func boltFloor(b *testing.B, n, recSize int) float64 {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	rec, aud, small := make([]byte, recSize), make([]byte, recSize+200), make([]byte, 80)
+	rec, aud, small := make([]byte, recSize), make([]byte, auditSize), make([]byte, 80)
 	t0 := time.Now()
 	for i := 0; i < n; i += 1000 {
 		err := db.Update(func(tx *bolt.Tx) error {
@@ -260,4 +355,70 @@ func boltFloor(b *testing.B, n, recSize int) float64 {
 		}
 	}
 	return float64(n) / time.Since(t0).Seconds()
+}
+
+// BenchmarkRecordCodecs compares the ways a record value could be compressed, on the
+// first 10,000 bench records (fewer when FIELDFORMS_BENCH_N says so), one core:
+//
+//	record_value_<codec>_bytes           average bytes a record takes
+//	record_value_<codec>_records_per_s   compressing, and _unpack_records_per_s
+//	                                     decompressing
+//
+// for canonical (no compression), s2 (what the store uses), zstd, and both with a
+// dictionary trained on the first 2,000 records.
+func BenchmarkRecordCodecs(b *testing.B) {
+	n, _ := benchN(b)
+	n = min(n, 10_000)
+	lines, err := benchdata.LoadLines(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs, err := benchdata.Read(bytes.NewReader(bytes.Join(lines, []byte("\n"))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	encs := make([][]byte, len(recs))
+	for i := range recs {
+		encs[i] = recs[i].Encode()
+	}
+	run := func(name string, pack func([]byte) []byte, unpack func([]byte) ([]byte, error)) {
+		packed := make([][]byte, len(encs))
+		total := 0
+		t0 := time.Now()
+		for i, e := range encs {
+			packed[i] = pack(e)
+			total += len(packed[i])
+		}
+		el := time.Since(t0)
+		t0 = time.Now()
+		for i, p := range packed {
+			out, err := unpack(p)
+			if err != nil || !bytes.Equal(out, encs[i]) {
+				b.Fatalf("%s: record %d does not round-trip: %v", name, i, err)
+			}
+		}
+		un := time.Since(t0)
+		figure("record_value_"+name+"_bytes", float64(total)/float64(len(encs)), "bytes")
+		figure("record_value_"+name+"_records_per_s", float64(len(encs))/el.Seconds(), "records/s")
+		figure("record_value_"+name+"_unpack_records_per_s", float64(len(encs))/un.Seconds(), "records/s")
+	}
+	run("canonical", func(e []byte) []byte { return e }, func(p []byte) ([]byte, error) { return p, nil })
+	run("s2", func(e []byte) []byte { return s2.Encode(nil, e) }, func(p []byte) ([]byte, error) { return s2.Decode(nil, p) })
+	zenc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest))
+	zdec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	run("zstd", func(e []byte) []byte { return zenc.EncodeAll(e, nil) }, func(p []byte) ([]byte, error) { return zdec.DecodeAll(p, nil) })
+	d, err := dict.BuildZstdDict(encs[:min(2000, len(encs))], dict.Options{MaxDictSize: 64 << 10, HashBytes: 6, ZstdDictID: 1, ZstdLevel: zstd.SpeedDefault})
+	if err != nil {
+		b.Logf("no dictionary: %v", err)
+		return
+	}
+	figure("record_value_dictionary_bytes", float64(len(d)), "bytes")
+	if sd := s2.MakeDict(d, nil); sd != nil {
+		run("s2dict", func(e []byte) []byte { return sd.Encode(nil, e) }, func(p []byte) ([]byte, error) { return sd.Decode(nil, p) })
+	}
+	zdenc, err1 := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderDict(d))
+	zddec, err2 := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderDicts(d))
+	if err1 == nil && err2 == nil {
+		run("zstddict", func(e []byte) []byte { return zdenc.EncodeAll(e, nil) }, func(p []byte) ([]byte, error) { return zddec.DecodeAll(p, nil) })
+	}
 }

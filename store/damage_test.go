@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/store"
+	bolt "go.etcd.io/bbolt"
 )
 
 // damageBase makes a closed replica of n records, big enough for branch pages, and
@@ -443,18 +445,19 @@ func TestDamagedRecordMetadataRefused(t *testing.T) {
 func TestDamagedRecordValueRefused(t *testing.T) {
 	ctx := context.Background()
 	base, want := damageBase(t, 20)
-	// The record that holds S-00007, as stored: its canonical encoding.
-	var enc []byte
+	// The record that holds S-00007, as stored: its compressed value.
+	var id string
 	s0 := mustOpenDir(t, base)
 	if err := s0.ForEach(ctx, func(r form.Record) error {
 		if e := r.Encode(); bytes.Contains(e, []byte(`"S-00007"`)) {
-			enc = e
+			id = r.ID
 		}
 		return nil
-	}); err != nil || enc == nil {
+	}); err != nil || id == "" {
 		t.Fatalf("record S-00007: %v", err)
 	}
 	s0.Close()
+	stored := storedValue(t, filepath.Join(base, store.DBFile), "records", id)
 	dir := damagedCopy(t, base, func(db string) {
 		b, err := os.ReadFile(db)
 		if err != nil {
@@ -462,15 +465,15 @@ func TestDamagedRecordValueRefused(t *testing.T) {
 		}
 		// Every copy of it (pages bbolt freed may hold earlier ones), so the live
 		// one is hit.
-		at := bytes.Index(enc, []byte(`"S-00007"`)) + 7
+		at := len(stored) / 2
 		n := 0
 		for off := 0; ; {
-			i := bytes.Index(b[off:], enc)
+			i := bytes.Index(b[off:], stored)
 			if i < 0 {
 				break
 			}
-			rewrite(t, db, int64(off+i+at), []byte{'9'})
-			off += i + len(enc)
+			rewrite(t, db, int64(off+i+at), []byte{stored[at] ^ 0x20})
+			off += i + len(stored)
 			n++
 		}
 		if n == 0 {
@@ -500,4 +503,22 @@ func TestDamagedRecordValueRefused(t *testing.T) {
 	if err := s.ForEach(ctx, func(form.Record) error { return nil }); !errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("for each: %v, want ErrCorrupt", err)
 	}
+}
+
+// storedValue reads one value of a closed replica's database with bbolt directly.
+func storedValue(t *testing.T, db, bucket, key string) []byte {
+	t.Helper()
+	bdb, err := bolt.Open(db, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	var v []byte
+	if err := bdb.View(func(tx *bolt.Tx) error {
+		v = append([]byte(nil), tx.Bucket([]byte(bucket)).Get([]byte(key))...)
+		return nil
+	}); err != nil || len(v) == 0 {
+		t.Fatalf("%s %s: %v, %d bytes", bucket, key, err, len(v))
+	}
+	return v
 }

@@ -61,6 +61,15 @@
 // every page with plain reads before it runs bbolt's own check, and SalvageDB
 // copies what a damaged file still holds into a new replica.
 //
+// # Size
+//
+// A record is stored as a format byte and its canonical encoding compressed with s2
+// (recvalue.go): the rev stays the hash of the canonical bytes, which every read
+// checks after decompressing, and a value of the earlier layout (the canonical JSON
+// itself, as files of schema 2 and journal frames hold it) still reads. Each bucket
+// fills its pages as far as its keys allow (fill.go), and a batch of pulled records
+// is written in ID order.
+//
 // # Caveats
 //
 //   - One process at a time: a second Open of the same folder fails with ErrInUse

@@ -86,7 +86,12 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 		deleted := 0
 		err = tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
 			rep.Records++
-			r, err := form.DecodeRecord(v)
+			enc, err := unpackRecord(v)
+			if err != nil {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("record %s: %v", k, err))
+				return nil
+			}
+			r, err := form.DecodeRecord(enc)
 			if err != nil {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("record %s: %v", k, err))
 				return nil
@@ -228,7 +233,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 				}
 			}
 			first = false
-			if _, err := rw.Write(v); err != nil {
+			if _, err := rw.Write(r.Encode()); err != nil {
 				return err
 			}
 			up := r.Updated()

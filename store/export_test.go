@@ -318,7 +318,11 @@ func TestBackup(t *testing.T) {
 	got := map[string]form.Record{}
 	err = db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("records")).ForEach(func(k, v []byte) error {
-			r, err := form.DecodeRecord(v)
+			enc, err := store.CanonicalRecord(v)
+			if err != nil {
+				return err
+			}
+			r, err := form.DecodeRecord(enc)
 			if err != nil {
 				return err
 			}

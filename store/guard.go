@@ -72,10 +72,16 @@ func (s *Store) dbView(fn func(*bolt.Tx) error) error {
 	return s.guard(func() error { return s.db.View(fn) })
 }
 
-// dbUpdate runs a write transaction under guard, unless the file is known damaged.
+// dbUpdate runs a write transaction under guard, unless the file is known damaged,
+// with each bucket's pages filled as its keys allow (fill.go).
 func (s *Store) dbUpdate(fn func(*bolt.Tx) error) error {
 	if d := s.damaged.Load(); d != nil {
 		return d
 	}
-	return s.guard(func() error { return s.db.Update(fn) })
+	return s.guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			setFill(tx)
+			return fn(tx)
+		})
+	})
 }

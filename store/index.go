@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"sort"
 	"unicode"
@@ -351,12 +352,12 @@ func mergeSegments(tx *bolt.Tx) error {
 		from--
 		total += len(segs[from].data)
 	}
-	live, err := liveDocs(tx)
+	// A k-way merge by term over the chosen segments, oldest first.
+	group := segs[from:]
+	live, err := liveDocsFrom(tx, minSegmentDoc(group))
 	if err != nil {
 		return err
 	}
-	// A k-way merge by term over the chosen segments, oldest first.
-	group := segs[from:]
 	pos := make([]int, len(group))
 	var terms []string
 	var lists [][]uint32
@@ -409,16 +410,43 @@ func mergeSegments(tx *bolt.Tx) error {
 
 // liveDocs is the set of document numbers that belong to a current record version.
 func liveDocs(tx *bolt.Tx) (bitset, error) {
+	return liveDocsFrom(tx, 0)
+}
+
+// liveDocsFrom is liveDocs for the document numbers from min on: a merge of the
+// newest segments, the common one, reads only the end of the docs bucket instead of
+// all of it (on 100,000 records loaded in pages of 1,000, these reads were most of
+// the cost of merging).
+func liveDocsFrom(tx *bolt.Tx, min uint32) (bitset, error) {
 	max := maxDoc(tx)
 	live := newBitset(max)
 	c := tx.Bucket(bucketDocs).Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	for k, _ := c.Seek(u32(min)); k != nil; k, _ = c.Next() {
 		if len(k) != 4 {
 			return nil, errors.New("index: malformed document key")
 		}
 		live.set(binary.BigEndian.Uint32(k))
 	}
 	return live, nil
+}
+
+// minSegmentDoc is the smallest document number the segments hold.
+func minSegmentDoc(segs []segment) uint32 {
+	min := uint32(math.MaxUint32)
+	for _, s := range segs {
+		for i := 0; i < s.n; i++ {
+			_, rest := s.entry(i)
+			if count, n := binary.Uvarint(rest); count > 0 && n > 0 {
+				if first, m := binary.Uvarint(rest[n:]); m > 0 && first < uint64(min) {
+					min = uint32(first)
+				}
+			}
+		}
+	}
+	if min == math.MaxUint32 {
+		return 0
+	}
+	return min
 }
 
 func maxDoc(tx *bolt.Tx) uint32 {

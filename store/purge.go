@@ -130,6 +130,13 @@ func (s *Store) purgeTx(tx *bolt.Tx, a *applier, ids []string, mark purgeMark, d
 	// record refers to it. Purges are rare, so a scan of the raw records will do.
 	c := tx.Bucket(bucketRecords).Cursor()
 	for k, v := c.First(); k != nil && len(refs) > 0; k, v = c.Next() {
+		v, err := unpackRecord(v)
+		if err != nil {
+			// A record that cannot be read may refer to any of them: keep them all.
+			s.log.Warn("purge: a record does not decode; its attachments are kept", "record", string(k), "err", err)
+			clear(refs)
+			break
+		}
 		for sha := range refs {
 			if bytes.Contains(v, []byte(sha)) {
 				delete(refs, sha)

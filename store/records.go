@@ -132,7 +132,7 @@ const maxTitle = 200
 // putRecord writes a record's new state with its metadata and index entries.
 func (s *Store) putRecord(tx *bolt.Tx, r *form.Record, seg *segmentBuilder) error {
 	enc := r.Encode()
-	return s.putEncoded(tx, r, enc, sha256.Sum256(enc), recordTerms(r), s.title(r), seg)
+	return s.putEncoded(tx, r, packRecord(enc), sha256.Sum256(enc), recordTerms(r), s.title(r), seg)
 }
 
 // title is the record's title for lists, from its template.
@@ -148,9 +148,10 @@ func (s *Store) title(r *form.Record) string {
 	return title
 }
 
-// putEncoded is putRecord with the encoding, its hash, its terms and its title
-// computed ahead. The record counts change in seg and are written with the segment.
-func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, enc []byte, sum [32]byte, terms []string, title string, seg *segmentBuilder) error {
+// putEncoded is putRecord with the stored value (packRecord of the canonical
+// encoding), the encoding's hash, its terms and its title computed ahead. The record
+// counts change in seg and are written with the segment.
+func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, stored []byte, sum [32]byte, terms []string, title string, seg *segmentBuilder) error {
 	recs := tx.Bucket(bucketRecords)
 	metas := tx.Bucket(bucketRecMeta)
 	byUpd := tx.Bucket(bucketByUpdated)
@@ -191,7 +192,7 @@ func (s *Store) putEncoded(tx *bolt.Tx, r *form.Record, enc []byte, sum [32]byte
 	copy(m.rev[:], sum[:16])
 	m.title = title
 	if err := errors.Join(
-		recs.Put(id, enc),
+		recs.Put(id, stored),
 		metas.Put(id, m.encode()),
 		byUpd.Put(byUpdatedKey(m.updated, r.ID), u32(m.doc)),
 		feed.Put(u64(fseq), id),
@@ -442,12 +443,15 @@ func getRecord(tx *bolt.Tx, id string) (form.Record, error) {
 	return decodeStored(tx, []byte(id), v)
 }
 
-// decodeStored decodes a record as stored, after checking its bytes against the rev
-// its metadata holds (the hash of exactly those bytes), so a damaged byte in a value
-// is refused instead of shown, exported or sent.
+// decodeStored decodes a record as stored, after decompressing it and checking its
+// canonical bytes against the rev its metadata holds (the hash of exactly those
+// bytes), so a damaged byte in a value is refused instead of shown, exported or sent.
 func decodeStored(tx *bolt.Tx, id, v []byte) (form.Record, error) {
 	m, err := decodeMeta(tx.Bucket(bucketRecMeta).Get(id))
 	if err != nil {
+		return form.Record{}, fmt.Errorf("record %s: %w", id, err)
+	}
+	if v, err = unpackRecord(v); err != nil {
 		return form.Record{}, fmt.Errorf("record %s: %w", id, err)
 	}
 	if sum := sha256.Sum256(v); !bytes.Equal(sum[:len(m.rev)], m.rev[:]) {

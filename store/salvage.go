@@ -131,7 +131,7 @@ func (s *Store) salvageInto(ctx context.Context, found map[string][]kv, outSeq u
 		latest := map[string]form.Record{}
 		var order []string
 		for _, e := range found[string(bucketRecords)] {
-			r, err := form.DecodeRecord(e.value)
+			r, err := decodeRecordValue(e.value)
 			if err != nil || r.ID != string(e.key) {
 				lost("record %s: cannot be decoded", e.key)
 				continue
@@ -273,6 +273,10 @@ func (b *boltFile) scan(found map[string][]kv) {
 				}
 			case string(e.key) == string(metaDevice) && form.ValidDevice(string(e.value)):
 				found[string(bucketMeta)] = append(found[string(bucketMeta)], e)
+			case len(e.value) > 0 && e.value[0] == recValueS2 && len(e.key) > 8:
+				if r, err := decodeRecordValue(e.value); err == nil && r.ID == string(e.key) {
+					found[string(bucketRecords)] = append(found[string(bucketRecords)], e)
+				}
 			case len(e.value) > 0 && e.value[0] == '{' && len(e.key) > 8:
 				if r, err := form.DecodeRecord(e.value); err == nil && r.ID == string(e.key) {
 					found[string(bucketRecords)] = append(found[string(bucketRecords)], e)
