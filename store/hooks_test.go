@@ -12,3 +12,7 @@ func HoldApplier() (release func()) {
 		close(ch)
 	}
 }
+
+// SetRewriteHook sets the function called at the named points of a conversion or
+// a compaction (upgrade.go); nil removes it.
+func SetRewriteHook(fn func(stage string)) { rewriteHook = fn }
