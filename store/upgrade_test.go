@@ -323,13 +323,13 @@ func damageBucketPage(t *testing.T, dir, bucket string) {
 	}
 }
 
-const upgradeKillEnv = "FIELDFORMS_UPGRADE_KILL" // "DIR STAGE N": the child's work
+const upgradeKillEnv = "FIELDFORMS_UPGRADE_KILL" // "DIR STAGE N [compact]": the child's work
 
 // TestUpgradeKillChild is the killed child's body: it opens the replica, which
 // converts it, and kills itself at the Nth time the conversion reaches STAGE.
 func TestUpgradeKillChild(t *testing.T) {
 	f := strings.Fields(os.Getenv(upgradeKillEnv))
-	if len(f) != 3 {
+	if len(f) != 3 && len(f) != 4 {
 		t.Skip("runs as the upgrade kill test's child process")
 	}
 	n, _ := strconv.Atoi(f[2])
@@ -346,6 +346,14 @@ func TestUpgradeKillChild(t *testing.T) {
 			time.Sleep(time.Minute)
 		}
 	})
+	if len(f) == 4 {
+		if _, err := store.Compact(context.Background(), f[0], store.Options{}); err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(3)
+		}
+		fmt.Println("NOT KILLED")
+		os.Exit(4)
+	}
 	s, err := store.Open(context.Background(), f[0], store.Options{})
 	if err != nil {
 		fmt.Println("ERR", err)
