@@ -94,11 +94,11 @@ func TestOpensSchema2ReplicaAndServer(t *testing.T) {
 		}
 	}
 	var st struct {
-		Pending int               `json:"pending"`
+		Pending int `json:"pending"`
 		Dead    []struct {
 			Record string `json:"record"`
 		} `json:"dead_letters"`
-		Purged  int               `json:"purged"`
+		Purged int `json:"purged"`
 	}
 	if err := json.Unmarshal([]byte(ok(t, dir, "status", "--json")), &st); err != nil || st.Pending != 2 || len(st.Dead) != 1 || st.Purged != 1 {
 		t.Fatalf("status of the converted replica: %+v %v", st, err)
