@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -198,20 +199,86 @@ func TestUpgradeSchema2Replica(t *testing.T) {
 	checkUpgraded(t, dir, false)
 }
 
-// The journal of a schema-2 replica that was not closed cleanly is replayed into
-// the converted file: saves it holds beyond the database are not lost.
-func TestUpgradeCarriesJournalMarks(t *testing.T) {
-	dir := untarFixture(t, schema2Replica)
-	applied := setMeta(t, dir, func(m *bolt.Bucket) error { return m.Delete([]byte("journal_clean")) })
+const upgradeJournalEnv = "FIELDFORMS_UPGRADE_JOURNAL" // the replica folder of the child's saves
+
+// TestUpgradeJournalChild saves records that reach the journal but not the
+// database (the applier is held), prints their IDs, and kills itself.
+func TestUpgradeJournalChild(t *testing.T) {
+	dir := os.Getenv(upgradeJournalEnv)
+	if dir == "" {
+		t.Skip("runs as a child of TestUpgradeReplaysJournalIntoNewFile")
+	}
 	ctx := context.Background()
-	s, err := store.Open(ctx, dir, store.Options{})
+	s, err := store.Open(ctx, dir, store.Options{Device: "dev-upgrade"})
+	if err == nil {
+		err = s.PutTemplate(ctx, mustTemplate(t))
+	}
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(3)
+	}
+	store.HoldApplier()
+	for i := range 20 {
+		r, err := s.Save(ctx, store.Edit{Template: inspection, Author: "t", Values: form.Values{
+			"site_code": json.RawMessage(fmt.Sprintf(`"S-%05d"`, i))}})
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(3)
+		}
+		fmt.Println("saved", r.ID, r.Rev())
+	}
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		p.Kill()
+	}
+	time.Sleep(time.Minute)
+}
+
+// Saves a replica of schema 2 holds only in its journal (acknowledged, then the
+// process was killed before they reached the database) are replayed into the
+// converted file: none is lost, and the journal marks carry over.
+func TestUpgradeReplaysJournalIntoNewFile(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUpgradeJournalChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), upgradeJournalEnv+"="+dir)
+	out, _ := cmd.Output()
+	saved := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "saved" {
+			saved[f[1]] = f[2]
+		}
+	}
+	if len(saved) != 20 {
+		t.Fatalf("the child saved %d records: %s", len(saved), out)
+	}
+	// The file as the release before would have left it.
+	applied := setMeta(t, dir, func(m *bolt.Bucket) error {
+		if m.Get([]byte("journal_clean")) != nil {
+			return errors.New("the killed replica is marked clean")
+		}
+		return m.Put([]byte("schema"), []byte{0, 0, 0, 2})
+	})
+	ctx := context.Background()
+	logs := newLogBuffer()
+	s, err := store.Open(ctx, dir, store.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
+	if !strings.Contains(logs.String(), "replica upgraded from schema 2 to 3") || !strings.Contains(logs.String(), "replaying journal") {
+		t.Errorf("open did not upgrade and replay:\n%s", logs)
+	}
+	for id, rev := range saved {
+		r, err := s.Get(ctx, id)
+		if err != nil || r.Rev() != rev {
+			t.Errorf("saved record %s: rev %s %v, want %s", id, r.Rev(), err, rev)
+		}
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+		t.Errorf("verify: %+v %v", rep, err)
+	}
 	s.Close()
-	after := setMeta(t, dir, nil)
-	if after != applied {
-		t.Errorf("journal_applied %d after the upgrade, was %d", after, applied)
+	if after := setMeta(t, dir, nil); after != applied+20 {
+		t.Errorf("journal_applied %d after the upgrade and replay, want %d", after, applied+20)
 	}
 }
 
