@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/fieldforms/fieldforms/store"
 	ffsync "github.com/fieldforms/fieldforms/sync"
+	bolt "go.etcd.io/bbolt"
 )
 
 // listedRecord is a record as `record list --json` prints it.
@@ -164,4 +168,66 @@ func TestOpensSchema2ReplicaAndServer(t *testing.T) {
 	}
 	defer held.Close()
 	fails(t, cli(t, dir, "compact"), 1, "in use")
+}
+
+// A schema-2 replica whose records page is damaged is refused by every command in
+// one line that names the file and says to repair, changing nothing; repair then
+// salvages every record into a replica of this release.
+func TestDamagedSchema2Replica(t *testing.T) {
+	dir := t.TempDir()
+	untar(t, "testdata/replica-schema2.tgz", dir)
+	db := filepath.Join(dir, store.DBFile)
+	b, err := bolt.Open(db, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pgid uint64
+	err = b.View(func(tx *bolt.Tx) error { pgid = uint64(tx.Bucket([]byte("records")).Root()); return nil })
+	pageSize := b.Info().PageSize
+	b.Close()
+	if err != nil || pgid == 0 {
+		t.Fatalf("records bucket root: %d %v", pgid, err)
+	}
+	page := make([]byte, 16)
+	binary.LittleEndian.PutUint64(page, pgid)
+	binary.LittleEndian.PutUint16(page[8:], 0x40) // no such page type
+	f, err := os.OpenFile(db, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(page, int64(pgid)*int64(pageSize)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sums := func() string {
+		out := ""
+		for _, name := range []string{store.DBFile, store.JournalFile} {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out += fmt.Sprintf("%s %x\n", name, sha256.Sum256(b))
+		}
+		return out
+	}
+	before := sums()
+	for _, args := range [][]string{{"verify"}, {"record", "list"}, {"compact"}} {
+		fails(t, cli(t, dir, args...), 1, "upgrade from schema 2", db, "is damaged", "fieldforms repair")
+	}
+	if after := sums(); after != before {
+		t.Errorf("the refused replica changed:\n%s\n%s", before, after)
+	}
+	if _, err := os.Stat(db + store.RewriteSuffix); err == nil {
+		t.Error("a refused upgrade left its new file")
+	}
+	if out := ok(t, dir, "repair"); !strings.Contains(out, "7 records salvaged") {
+		t.Fatalf("repair: %s", out)
+	}
+	want := fixtureList(t, "testdata/replica-schema2.records.json")
+	got := listedRecords(t, []byte(ok(t, dir, "record", "list", "--all", "--json")))
+	for id, w := range want {
+		if got[id].Rev != w.Rev {
+			t.Errorf("record %s after repair: %+v, want %+v", id, got[id], w)
+		}
+	}
 }
