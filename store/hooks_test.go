@@ -49,3 +49,7 @@ func LegacyAuditBytes(r form.Record, seq uint64, actor string) int {
 	slices.SortFunc(e.Diff, func(a, b form.Diff) int { return strings.Compare(a.Field, b.Field) })
 	return len(e.sealEncode())
 }
+
+// SetRewriteHook sets the function called at the named points of a conversion or
+// a compaction (upgrade.go); nil removes it.
+func SetRewriteHook(fn func(stage string)) { rewriteHook = fn }

@@ -60,7 +60,10 @@ var (
 
 // schemaVersion 2: record metadata carries a checksum (records.go). A program of
 // schema 1 would take those entries for damage; it refuses the replica instead.
-const schemaVersion = 2
+// schemaVersion 3: storage v2 (record and audit values in their new layout, the
+// audit's Merkle tree). A file of an earlier schema is converted when it is opened
+// (upgrade.go).
+const schemaVersion = 3
 
 // Options configure a store. The zero value works.
 type Options struct {
@@ -92,6 +95,7 @@ type Options struct {
 type Store struct {
 	dir    string
 	db     *bolt.DB
+	bopts  Options // what the database was opened with, to open it again after a rewrite
 	log    *slog.Logger
 	clock  *form.Clock
 	device string
@@ -177,7 +181,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open replica %s: %w", dir, err)
 	}
 	s := &Store{
-		dir: dir, db: db, log: opts.Logger, now: opts.Now, advice: opts.DamageAdvice,
+		dir: dir, db: db, bopts: opts, log: opts.Logger, now: opts.Now, advice: opts.DamageAdvice,
 		clock:     form.NewClock(opts.Now),
 		dirty:     map[string]dirtyRecord{},
 		templates: map[form.TemplateKey]*form.Template{},
@@ -190,7 +194,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.acond = sync.NewCond(&s.amu)
 	if err := s.init(ctx, opts.Device, copyInPlace); err != nil {
-		db.Close()
+		s.db.Close() // a rewrite may have opened the database again
 		return nil, err
 	}
 	go s.applier()
@@ -198,14 +202,38 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error {
+	if err := s.removeRewriteLeftover(); err != nil {
+		return fmt.Errorf("open replica: %w", err)
+	}
 	var applied uint64
 	var clean bool
+	// from is the schema of a replica made by an earlier release: it is converted
+	// below, after its journal has been checked, into a new file; the old file is
+	// not written before.
+	var from uint32
 	// Read first and write only what is missing: a replica refused below (a damaged
 	// journal) is left exactly as it was.
 	var sv [4]byte
 	binary.BigEndian.PutUint32(sv[:], schemaVersion)
 	needWrite := false
 	err := s.dbView(func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bucketMeta); m != nil && m.Get(metaDevice) != nil {
+			if v := m.Get(metaSchema); v != nil {
+				if len(v) != 4 {
+					return fmt.Errorf("%w: its schema number is %d bytes long, not 4", ErrCorrupt, len(v))
+				}
+				if n := binary.BigEndian.Uint32(v); n > schemaVersion {
+					return fmt.Errorf("replica schema %d is newer than this program (%d)", n, schemaVersion)
+				} else if n < schemaVersion {
+					from = n
+					if device == "" {
+						device = string(m.Get(metaDevice))
+					}
+					applied, clean = getU64(m, metaApplied), m.Get(metaClean) != nil
+					return nil
+				}
+			}
+		}
 		for _, b := range allBuckets {
 			if tx.Bucket(b) == nil {
 				needWrite = true
@@ -224,7 +252,10 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		}
 		return nil
 	})
-	if err == nil && needWrite {
+	if err == nil && from != 0 && !form.ValidDevice(device) {
+		err = fmt.Errorf("device id %q: %w", device, ErrBadInput)
+	}
+	if err == nil && needWrite && from == 0 {
 		err = s.dbUpdate(func(tx *bolt.Tx) error {
 			for _, b := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -262,9 +293,6 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		return fmt.Errorf("open replica: %w", err)
 	}
 	s.device = device
-	if err := s.loadTemplates(); err != nil {
-		return err
-	}
 	j, frames, err := openJournal(filepath.Join(s.dir, JournalFile), s.log, s.now(), applied, clean, copyInPlace)
 	if jd := (*JournalDamage)(nil); errors.As(err, &jd) && s.advice != DefaultDamageAdvice {
 		jd.Advice = s.advice
@@ -273,6 +301,19 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		return fmt.Errorf("open replica %s: %w", s.dir, err)
 	}
 	s.journal = j
+	// The journal is whole: convert a file of an earlier schema. The new file
+	// carries the old one's journal marks, so the journal replays into it below
+	// exactly as it would have into the old one.
+	if from != 0 {
+		if err := s.upgrade(ctx, from, device); err != nil {
+			j.close()
+			return fmt.Errorf("open replica %s: upgrade from schema %d: %w", s.dir, from, err)
+		}
+	}
+	if err := s.loadTemplates(); err != nil {
+		j.close()
+		return err
+	}
 	// Apply what the journal holds beyond the database, then start it afresh. From
 	// here the journal may hold saves the database lacks: the replica is not clean.
 	err = s.dbUpdate(func(tx *bolt.Tx) error {

@@ -87,7 +87,7 @@ func TestHelp(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "serve") || !strings.Contains(r.stdout, "enroll") {
 		t.Fatalf("--help: %+v", r)
 	}
-	for _, c := range []string{"init", "serve", "tenant", "enroll", "device", "template", "purge", "audit"} {
+	for _, c := range []string{"init", "serve", "tenant", "enroll", "device", "template", "purge", "audit", "compact"} {
 		r := fieldformsd(t, c, "--help")
 		if r.code != 0 || !strings.Contains(r.stdout, "usage: fieldformsd "+c) || !strings.Contains(r.stdout, "-config") {
 			t.Errorf("%s --help: exit %d, %q", c, r.code, r.stdout)
