@@ -38,24 +38,29 @@ func Compact(ctx context.Context, dir string, opts Options) (CompactReport, erro
 	if err != nil {
 		return rep, fmt.Errorf("compact: %w", err)
 	}
-	rep.Before = st.Size()
 	start := time.Now()
 	s, err := Open(ctx, dir, opts)
 	if err != nil {
 		return rep, fmt.Errorf("compact: %w", err)
 	}
-	res, err := s.compact(ctx)
+	// Sizes are of the pages the file holds up to its high-water mark, not of the
+	// file: on Windows bbolt grows the file to its whole memory map.
+	rep.Before = st.Size()
+	err = s.dbView(func(tx *bolt.Tx) error {
+		rep.Before = tx.Size()
+		return nil
+	})
+	var res rewriteResult
+	if err == nil {
+		res, err = s.compact(ctx)
+	}
 	if cerr := s.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
 		return rep, fmt.Errorf("compact %s: %w", rep.File, err)
 	}
-	rep.Records, rep.Duration = res.Records, time.Since(start)
-	if st, err = os.Stat(rep.File); err != nil {
-		return rep, fmt.Errorf("compact: %w", err)
-	}
-	rep.After = st.Size()
+	rep.Records, rep.Duration, rep.After = res.Records, time.Since(start), res.Size
 	s.log.Info("replica compacted", "file", rep.File, "before", rep.Before, "after", rep.After, "records", rep.Records)
 	return rep, nil
 }
