@@ -53,3 +53,12 @@ func LegacyAuditBytes(r form.Record, seq uint64, actor string) int {
 // SetRewriteHook sets the function called at the named points of a conversion or
 // a compaction (upgrade.go); nil removes it.
 func SetRewriteHook(fn func(stage string)) { rewriteHook = fn }
+
+// BucketFill is each bucket's fill as the store sets it (fill.go), by name.
+func BucketFill() map[string]float64 {
+	m := map[string]float64{}
+	for _, b := range bucketFill {
+		m[string(b.name)] = b.fill
+	}
+	return m
+}
