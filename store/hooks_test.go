@@ -62,3 +62,19 @@ func BucketFill() map[string]float64 {
 	}
 	return m
 }
+
+// TimeApplyStages times the stages of every apply until the returned function is
+// called; it returns the time each stage took, by name (summed over the workers for
+// the stages before the transaction).
+func TimeApplyStages() (stop func() map[string]time.Duration) {
+	t := &stageTimer{}
+	applyTimer.Store(t)
+	return func() map[string]time.Duration {
+		applyTimer.Store(nil)
+		m := map[string]time.Duration{}
+		for i := range t.ns {
+			m[stageNames[i]] = time.Duration(t.ns[i].Load())
+		}
+		return m
+	}
+}
