@@ -10,21 +10,21 @@ import (
 type applyStage int
 
 const (
-	stageLock        applyStage = iota // waiting for the writer and saves still journalled
-	stageShape                         // shape of the record, stamps against the clock
-	stageTemplate                      // template lookup, each value checked and made canonical
-	stageSubmitted                     // a submitted record's required answers and constraints
-	stageDiff                          // the audit diff of a new record
-	stageEncode                        // canonical encoding and its SHA-256
-	stageCompress                      // s2 of the stored value
-	stageTerms                         // search terms
-	stageTitle                         // the record's title
-	stageWait                          // the transaction waiting for prepared records
-	stageRecords                       // the transaction's record, metadata and index puts
-	stageAudit                         // the batch's audit entry, its links and tree
-	stageSegment                       // the batch's search index segment
-	stageCheckpoint                    // the clock and the signed checkpoint
-	stageCommit                        // bbolt's commit: pages written, one fsync
+	stageLock       applyStage = iota // waiting for the writer and saves still journalled
+	stageShape                        // shape of the record, stamps against the clock
+	stageTemplate                     // template lookup, each value checked and made canonical
+	stageSubmitted                    // a submitted record's required answers and constraints
+	stageDiff                         // the audit diff of a new record
+	stageEncode                       // canonical encoding and its SHA-256
+	stageCompress                     // s2 of the stored value
+	stageTerms                        // search terms
+	stageTitle                        // the record's title
+	stageWait                         // the transaction waiting for prepared records
+	stageRecords                      // the transaction's record, metadata and index puts
+	stageAudit                        // the batch's audit entry, its links and tree
+	stageSegment                      // the batch's search index segment
+	stageCheckpoint                   // the clock and the signed checkpoint
+	stageCommit                       // bbolt's commit: pages written, one fsync
 	numStages
 )
 
