@@ -106,6 +106,9 @@ func ValidKey(s string) bool {
 	if IsSystemField(s) {
 		return true
 	}
+	if len(s) <= maxKeyLength && strings.IndexByte(s, '/') < 0 && strings.IndexByte(s, '[') < 0 {
+		return ValidName(s) // a top-level name: what ParseKey checks of it, without its steps
+	}
 	_, ok := ParseKey(s)
 	return ok
 }

@@ -242,8 +242,14 @@ func (r Record) Clone() Record {
 // Encode returns the record's canonical encoding: fixed key order, sorted field IDs,
 // compact values. Equal records encode to equal bytes.
 func (r *Record) Encode() []byte {
-	// A nil map and an empty one are the same record: both encode as {}.
-	return appendRecord(make([]byte, 0, 256+len(r.Fields)*96), r)
+	// A nil map and an empty one are the same record: both encode as {}. The buffer
+	// is sized for the whole record (a field is its name, value and a stamp of about
+	// 50 bytes), so it is not copied as it grows.
+	n := 256 + len(r.ID) + len(r.Template) + len(r.CreatedBy) + len(r.Created.Device)
+	for id, fv := range r.Fields {
+		n += len(id) + len(fv.Value) + len(fv.Stamp.Device) + 48
+	}
+	return appendRecord(make([]byte, 0, n), r)
 }
 
 // Rev is a hash of the canonical encoding: equal on every replica that merged the same

@@ -507,8 +507,17 @@ var metaTypes = map[string][]FieldType{
 // IsContainer reports a group or a repeat.
 func (f *Field) IsContainer() bool { return f.Type == TypeGroup || f.Type == TypeRepeat }
 
+// holdsValue is valueTypes as a set: HoldsValue is asked for every value checked.
+var holdsValue = func() map[FieldType]bool {
+	m := make(map[FieldType]bool, len(valueTypes))
+	for _, t := range valueTypes {
+		m[t] = true
+	}
+	return m
+}()
+
 // HoldsValue reports whether the field holds an answer or a computed value.
-func (f *Field) HoldsValue() bool { return slices.Contains(valueTypes, f.Type) }
+func (f *Field) HoldsValue() bool { return holdsValue[f.Type] }
 
 // Asked reports whether a worker is asked for the field's value: it holds a value, is
 // not hidden, computed or metadata.

@@ -627,6 +627,10 @@ func (t *Template) checkValue(key string, raw json.RawMessage) (json.RawMessage,
 // way has an instance and nothing else does. marker is set for a repeat instance's
 // own key.
 func (t *Template) resolveKey(key string) (f *Field, marker bool, err error) {
+	// The common case first: a top-level field, found without formatting anything.
+	if f, ok := t.byKey[key]; ok && f.repeat == nil && f.Type != TypeRepeat && f.HoldsValue() && !IsSystemField(key) {
+		return f, false, nil
+	}
 	unknown := FieldError{Rule: "unknown", Msg: fmt.Sprintf("no such field in template %s", t.Key())}
 	if IsSystemField(key) {
 		return nil, false, unknown

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/fieldforms/fieldforms/form"
 	bolt "go.etcd.io/bbolt"
@@ -49,7 +50,7 @@ func (s *Store) ApplyRecords(ctx context.Context, recs []form.Record, actor stri
 	}
 	items := s.prepare(sorted, false)
 	defer items.wait()
-	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
+	err := s.applyBatch(ctx, items, func(tx *bolt.Tx, a *applier) error {
 		for k, i := range order {
 			st, err := a.apply(tx, items.item(k), "", Attribution{Actor: actor, Device: recs[i].Updated().Device})
 			results[i] = Result{ID: recs[i].ID, Status: st, Err: err}
@@ -100,7 +101,7 @@ func (s *Store) ApplyChangesWith(ctx context.Context, changes []form.Change, opt
 	}
 	items := s.prepare(recs, opts.CheckSubmitted)
 	defer items.wait()
-	err := s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
+	err := s.applyBatch(ctx, items, func(tx *bolt.Tx, a *applier) error {
 		a.checkSubmitted = opts.CheckSubmitted
 		seen := tx.Bucket(bucketApplied)
 		inBatch := map[string]bool{}
@@ -157,12 +158,16 @@ type applier struct {
 	audit          []AuditEntry // the batch's record changes: its one audit entry
 }
 
-func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) error) error {
+func (s *Store) applyBatch(ctx context.Context, items *prepared, fn func(*bolt.Tx, *applier) error) error {
+	timer := applyTimer.Load()
+	t := timer.start()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.barrier(ctx); err != nil {
 		return err
 	}
+	t = timer.mark(stageLock, t)
+	var inTx time.Duration
 	// Everything saved is in bbolt now, and this batch may change those records: the
 	// writer's unapplied copies would be stale, and the next edit would undo the merge.
 	clear(s.dirty)
@@ -170,15 +175,33 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 	a := &applier{s: s}
 	var signed []byte
 	err := s.dbUpdate(func(tx *bolt.Tx) error {
+		t0 := timer.start()
+		defer func() {
+			if timer != nil {
+				inTx = time.Since(t0)
+			}
+		}()
 		if err := fn(tx, a); err != nil {
 			return err
 		}
+		if timer != nil {
+			var waited time.Duration
+			if items != nil {
+				waited = items.waited
+			}
+			timer.ns[stageWait].Add(int64(waited))
+			timer.ns[stageRecords].Add(int64(time.Since(t0) - waited))
+		}
+		t1 := timer.start()
 		if err := s.appendAuditTx(tx, a.audit...); err != nil {
 			return err
 		}
+		t1 = timer.mark(stageAudit, t1)
 		if err := writeSegment(tx, &a.seg); err != nil {
 			return err
 		}
+		t1 = timer.mark(stageSegment, t1)
+		defer timer.mark(stageCheckpoint, t1)
 		m := tx.Bucket(bucketMeta)
 		if a.maxClock > form.HLC(getU64(m, metaClock)) {
 			if err := m.Put(metaClock, u64(uint64(a.maxClock))); err != nil {
@@ -189,6 +212,9 @@ func (s *Store) applyBatch(ctx context.Context, fn func(*bolt.Tx, *applier) erro
 		signed, err = s.signCheckpoint(ctx, tx, false)
 		return err
 	})
+	if timer != nil {
+		timer.ns[stageCommit].Add(int64(time.Since(t) - inTx))
+	}
 	if err != nil {
 		s.nextAudit, s.lastHash = nextAudit, lastHash
 		return fmt.Errorf("apply: %w", err)
@@ -222,8 +248,10 @@ type incoming struct {
 // transaction consumes the chunks already done: the work before the database and the
 // writes overlap.
 type prepared struct {
-	items []incoming
-	done  []chan struct{} // closed when its chunk is ready
+	items  []incoming
+	done   []chan struct{} // closed when its chunk is ready
+	timer  *stageTimer
+	waited time.Duration // the transaction waiting in item, when timed
 }
 
 const prepareChunk = 32
@@ -231,7 +259,7 @@ const prepareChunk = 32
 // prepare starts checking and encoding records. Nothing here touches the database, so
 // it starts before the writer is taken.
 func (s *Store) prepare(recs []form.Record, checkSubmitted bool) *prepared {
-	p := &prepared{items: make([]incoming, len(recs))}
+	p := &prepared{items: make([]incoming, len(recs)), timer: applyTimer.Load()}
 	chunks := (len(recs) + prepareChunk - 1) / prepareChunk
 	p.done = make([]chan struct{}, chunks)
 	for i := range p.done {
@@ -246,7 +274,7 @@ func (s *Store) prepare(recs []form.Record, checkSubmitted bool) *prepared {
 					return
 				}
 				for i := c * prepareChunk; i < min((c+1)*prepareChunk, len(recs)); i++ {
-					s.prepareOne(&p.items[i], recs[i], checkSubmitted)
+					s.prepareOne(&p.items[i], recs[i], checkSubmitted, p.timer)
 				}
 				close(p.done[c])
 			}
@@ -257,7 +285,17 @@ func (s *Store) prepare(recs []form.Record, checkSubmitted bool) *prepared {
 
 // item waits for item i to be ready.
 func (p *prepared) item(i int) *incoming {
-	<-p.done[i/prepareChunk]
+	if p.timer == nil {
+		<-p.done[i/prepareChunk]
+		return &p.items[i]
+	}
+	select {
+	case <-p.done[i/prepareChunk]:
+	default:
+		t0 := time.Now()
+		<-p.done[i/prepareChunk]
+		p.waited += time.Since(t0)
+	}
 	return &p.items[i]
 }
 
@@ -268,13 +306,15 @@ func (p *prepared) wait() {
 	}
 }
 
-func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool) {
+func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool, timer *stageTimer) {
+	t := timer.start()
 	if it.err = in.CheckShapeForTemplate(); it.err != nil {
 		return
 	}
 	if it.maxStamp, it.err = s.checkStamps(in); it.err != nil {
 		return
 	}
+	t = timer.mark(stageShape, t)
 	tpl, err := s.Template(form.TemplateKey{ID: in.Template, Version: in.Version})
 	if err != nil {
 		it.err = fmt.Errorf("record %s: %w", in.ID, err)
@@ -295,11 +335,13 @@ func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool) {
 	}
 	in.Fields = fields
 	it.rec = in
+	t = timer.mark(stageTemplate, t)
 	if checkSubmitted {
 		// The check of the record as it stands alone, for the common case of a record
 		// the store lacks, done here on every core rather than in the transaction.
 		it.aloneErr = checkSubmittedRecord(s, tpl, in, "")
 		it.aloneChecked = true
+		t = timer.mark(stageSubmitted, t)
 	}
 	// Merged into nothing, the record is itself, and every field is a change.
 	it.diff = make([]form.Diff, 0, len(fields))
@@ -307,11 +349,18 @@ func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool) {
 		it.diff = append(it.diff, form.Diff{Field: id, New: fv.Value, Stamp: fv.Stamp})
 	}
 	slices.SortFunc(it.diff, func(a, b form.Diff) int { return strings.Compare(a.Field, b.Field) })
+	t = timer.mark(stageDiff, t)
 	it.enc = in.Encode()
 	it.sum = sha256.Sum256(it.enc)
+	t = timer.mark(stageEncode, t)
 	it.stored = packRecord(it.enc)
+	t = timer.mark(stageCompress, t)
 	it.terms = recordTerms(&in)
-	it.title = s.title(&in)
+	t = timer.mark(stageTerms, t)
+	// vals are the record's values (Check returns every one it was given, canonical):
+	// what s.title would look up and gather again.
+	it.title = titleOf(tpl, vals)
+	timer.mark(stageTitle, t)
 }
 
 // apply merges one prepared item. Invalid input is a Rejected result, not an error; an

@@ -175,12 +175,20 @@ func putAuditStored(tx *bolt.Tx, seq uint64, v, canon []byte, records []string, 
 		return err
 	}
 	byRec := tx.Bucket(bucketAuditByRec)
+	// How often each record appears in the entry (a batch of a thousand records has a
+	// thousand items: no search of the list for each).
+	count := make(map[string]int, len(records))
+	for _, r := range records {
+		count[r]++
+	}
 	for i, r := range records {
-		if r == "" || slices.Contains(records[:i], r) {
-			continue
+		n := count[r]
+		if r == "" || n == 0 {
+			continue // no record, or its link is written
 		}
+		count[r] = 0
 		var at []byte
-		if spans != nil && !slices.Contains(records[i+1:], r) {
+		if spans != nil && n == 1 {
 			at = spans[i].value()
 		}
 		if err := byRec.Put(auditByRecKey(r, seq), at); err != nil {
@@ -621,7 +629,7 @@ func (s *Store) RecordEvent(ctx context.Context, actor, device, action, note str
 	if len(records) == 0 {
 		records = []string{""}
 	}
-	return s.applyBatch(ctx, func(tx *bolt.Tx, a *applier) error {
+	return s.applyBatch(ctx, nil, func(tx *bolt.Tx, a *applier) error {
 		for _, id := range records {
 			e := AuditEntry{Time: s.now().UTC(), Actor: actor, Device: device, Action: action, Record: id, Note: note}
 			if err := a.appendAudit(tx, e); err != nil {

@@ -53,3 +53,28 @@ func LegacyAuditBytes(r form.Record, seq uint64, actor string) int {
 // SetRewriteHook sets the function called at the named points of a conversion or
 // a compaction (upgrade.go); nil removes it.
 func SetRewriteHook(fn func(stage string)) { rewriteHook = fn }
+
+// BucketFill is each bucket's fill as the store sets it (fill.go), by name.
+func BucketFill() map[string]float64 {
+	m := map[string]float64{}
+	for _, b := range bucketFill {
+		m[string(b.name)] = b.fill
+	}
+	return m
+}
+
+// TimeApplyStages times the stages of every apply until the returned function is
+// called; it returns the time each stage took, by name (summed over the workers for
+// the stages before the transaction).
+func TimeApplyStages() (stop func() map[string]time.Duration) {
+	t := &stageTimer{}
+	applyTimer.Store(t)
+	return func() map[string]time.Duration {
+		applyTimer.Store(nil)
+		m := map[string]time.Duration{}
+		for i := range t.ns {
+			m[stageNames[i]] = time.Duration(t.ns[i].Load())
+		}
+		return m
+	}
+}

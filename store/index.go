@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/bits"
 	"sort"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -84,15 +86,14 @@ func tokenizeBytes(s []byte, scratch []byte, add func([]byte)) []byte {
 	return word
 }
 
-// recordTerms lists the distinct terms of a record.
+// recordTerms lists the distinct terms of a record. The terms share one string (a
+// record's words are gathered in one buffer and kept once each), so a record's terms
+// cost one allocation rather than one each plus a map.
 func recordTerms(r *form.Record) []string {
-	set := make(map[string]struct{}, 128)
-	add := func(w string) { set[w] = struct{}{} }
-	addBytes := func(w []byte) {
-		if _, ok := set[string(w)]; !ok { // a lookup by bytes does not allocate
-			set[string(w)] = struct{}{}
-		}
-	}
+	ts := wordSets.Get().(*wordSet)
+	defer wordSets.Put(ts)
+	ts.reset()
+	add := func(w string) { ts.add([]byte(w)) }
 	var scratch []byte
 	for id, fv := range r.Fields {
 		v := fv.Value
@@ -108,9 +109,9 @@ func recordTerms(r *form.Record) []string {
 			// Quotes, brackets and commas separate words like spaces do, so the raw JSON
 			// of strings without escapes, numbers and lists of choices splits as is.
 			if bytes.IndexByte(v, '\\') >= 0 {
-				scratch = tokenizeBytes([]byte(form.DisplayValue(v)), scratch, addBytes)
+				scratch = tokenizeBytes([]byte(form.DisplayValue(v)), scratch, ts.add)
 			} else {
-				scratch = tokenizeBytes(v, scratch, addBytes)
+				scratch = tokenizeBytes(v, scratch, ts.add)
 			}
 		}
 	}
@@ -121,11 +122,70 @@ func recordTerms(r *form.Record) []string {
 	} else {
 		add(termLive)
 	}
-	terms := make([]string, 0, len(set))
-	for w := range set {
-		terms = append(terms, w)
+	return ts.terms()
+}
+
+// wordSet gathers distinct words in one buffer, found again by an open-addressing
+// table of their hashes.
+type wordSet struct {
+	buf   []byte
+	spans [][2]int32 // each distinct word: buf[start:end]
+	table []int32    // index+1 into spans, 0 for free; its length a power of two
+}
+
+var (
+	wordSets = sync.Pool{New: func() any { return &wordSet{} }}
+	wordSeed = maphash.MakeSeed()
+)
+
+func (ts *wordSet) reset() {
+	ts.buf, ts.spans = ts.buf[:0], ts.spans[:0]
+	if len(ts.table) != 256 {
+		ts.table = make([]int32, 256)
+	} else {
+		clear(ts.table)
 	}
-	return terms
+}
+
+func (ts *wordSet) add(w []byte) {
+	if 2*(len(ts.spans)+1) > len(ts.table) {
+		ts.grow()
+	}
+	mask := uint64(len(ts.table) - 1)
+	for i := maphash.Bytes(wordSeed, w) & mask; ; i = (i + 1) & mask {
+		e := ts.table[i]
+		if e == 0 {
+			ts.spans = append(ts.spans, [2]int32{int32(len(ts.buf)), int32(len(ts.buf) + len(w))})
+			ts.buf = append(ts.buf, w...)
+			ts.table[i] = int32(len(ts.spans))
+			return
+		}
+		if sp := ts.spans[e-1]; bytes.Equal(ts.buf[sp[0]:sp[1]], w) {
+			return
+		}
+	}
+}
+
+func (ts *wordSet) grow() {
+	ts.table = make([]int32, 2*len(ts.table))
+	mask := uint64(len(ts.table) - 1)
+	for k, sp := range ts.spans {
+		i := maphash.Bytes(wordSeed, ts.buf[sp[0]:sp[1]]) & mask
+		for ts.table[i] != 0 {
+			i = (i + 1) & mask
+		}
+		ts.table[i] = int32(k + 1)
+	}
+}
+
+// terms returns the words, sharing one string.
+func (ts *wordSet) terms() []string {
+	all := string(ts.buf)
+	out := make([]string, len(ts.spans))
+	for i, sp := range ts.spans {
+		out[i] = all[sp[0]:sp[1]]
+	}
+	return out
 }
 
 func attachmentNames(v []byte) []string {

@@ -141,7 +141,12 @@ func (s *Store) title(r *form.Record) string {
 	if err != nil {
 		return ""
 	}
-	title := t.RecordTitle(r.Values())
+	return titleOf(t, r.Values())
+}
+
+// titleOf is the title of a record of template t with these values.
+func titleOf(t *form.Template, values form.Values) string {
+	title := t.RecordTitle(values)
 	if len(title) > maxTitle {
 		title = strings.ToValidUTF8(title[:maxTitle], "") + "…"
 	}
