@@ -35,7 +35,8 @@ func benchN() int {
 }
 
 // fillReplica makes a device replica holding the benchmark's records, as a device
-// that has synced them before would.
+// that has synced them before would. A replica that synced the templates keeps the
+// server's (with their signatures); one that did not gets them unsigned.
 func fillReplica(b *testing.B, dir string, lines [][]byte) {
 	b.Helper()
 	ctx := context.Background()
@@ -188,6 +189,10 @@ func serverCount(b *testing.B, s *testServer) int {
 	return n
 }
 
+// BenchmarkRebuild measures the product's headline path: devices of workers (not
+// admins) that synced with the server before, holding its templates as an admin
+// signed them, rebuild it after its data folder was lost (same config), with no
+// command beyond their usual sync.
 func BenchmarkRebuild(b *testing.B) {
 	n := benchN()
 	lines, err := benchdata.LoadLines(n)
@@ -195,13 +200,16 @@ func BenchmarkRebuild(b *testing.B) {
 		b.Fatal(err)
 	}
 	root := b.TempDir()
+	s := startBenchServer(b)
 	master := filepath.Join(root, "master")
+	enrollAgent(b, s, master, "master")
+	runAgent(b, master, "sync", "--once") // the templates, with the tenant's signatures
 	fillReplica(b, master, lines)
 	lines = nil
 	// One device rebuilds an empty server: its first sync finds the server empty and
 	// sends everything.
 	{
-		s := startBenchServer(b)
+		s.wipe()
 		dev := filepath.Join(root, "dev1")
 		copyTree(b, master, dev)
 		enrollAgent(b, s, dev, "dev1")
@@ -242,12 +250,11 @@ func BenchmarkRebuild(b *testing.B) {
 		el = time.Since(t0)
 		fmt.Printf("incr_1pct_ms %.4g ms\n", float64(el.Microseconds())/1000)
 		fmt.Printf("incr_1pct_bytes_ratio %.4g x\n", float64(proxy.bytes.Load())/float64(changed))
-		s.stop()
 	}
 
 	// Five devices holding the same records rebuild an empty server at once.
 	{
-		s := startBenchServer(b)
+		s.wipe()
 		var devs []string
 		for i := 0; i < 5; i++ {
 			dev := filepath.Join(root, fmt.Sprintf("five%d", i))
@@ -280,13 +287,25 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 }
 
-// startBenchServer starts fieldformsd with a tenant and no rate limit.
+// startBenchServer starts fieldformsd with a tenant, the benchmark's templates
+// published by an admin, and no rate limit.
 func startBenchServer(b *testing.B) *testServer {
 	b.Helper()
 	root := b.TempDir()
 	s := &testServer{t: b, bin: buildServer(b), config: filepath.Join(root, "config"), data: filepath.Join(root, "data"), addr: freeAddr(b)}
 	s.admin("init")
 	s.admin("tenant", "add", "acme")
+	tpls, err := benchdata.Templates()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, t := range tpls {
+		f := filepath.Join(root, fmt.Sprintf("template-%d.json", i))
+		if err := os.WriteFile(f, t.Encode(), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		s.admin("template", "add", f, "--tenant", "acme")
+	}
 	s.serve()
 	b.Cleanup(s.stop)
 	return s
@@ -323,4 +342,15 @@ func setAgentURL(b *testing.B, dir, url string) {
 	if err := st.SetState(ctx, map[string][]byte{credentialStateKey: out}); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// wipe stops the server, deletes its data folder and starts it again with the same
+// config: a server rebuilt empty after its disk was lost.
+func (s *testServer) wipe() {
+	s.t.Helper()
+	s.stop()
+	if err := os.RemoveAll(s.data); err != nil {
+		s.t.Fatal(err)
+	}
+	s.serve()
 }
