@@ -22,3 +22,11 @@ func (s *Store) ReleaseMapped() error {
 		return releaseMapped(s.db.Info().Data, tx.Size())
 	})
 }
+
+// releaseInTx is ReleaseMapped within a read transaction a long read is under way
+// in, between two of its steps; the pages it still needs are mapped again as read.
+func (s *Store) releaseInTx(tx *bolt.Tx) {
+	if err := releaseMapped(s.db.Info().Data, tx.Size()); err != nil {
+		s.log.Debug("replica pages not released", "err", err)
+	}
+}

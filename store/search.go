@@ -110,10 +110,15 @@ func (s *Store) Search(ctx context.Context, q Query) (Page, error) {
 			}
 		}
 		if hits != nil && q.From.IsZero() && q.To.IsZero() {
+			// The term lists and the docs bucket lie in different parts of the file,
+			// and the kernel maps a run of pages around each one read: give back
+			// the first before reading the second, so a search holds one at a time.
+			s.releaseInTx(tx)
 			live, err := liveDocs(tx)
 			if err != nil {
 				return err
 			}
+			s.releaseInTx(tx)
 			hits.and(live)
 			if n := hits.count(); n <= smallResults {
 				if err := s.sortHits(tx, hits, n, q, &page); err != nil {
