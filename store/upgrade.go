@@ -124,10 +124,17 @@ func (s *Store) rewrite(ctx context.Context, from uint32, last func(m *bolt.Buck
 				return err
 			}
 			res.Records = c.tx.Bucket(bucketRecords).Stats().KeyN
-			res.Size = c.tx.Size()
 			err := c.tx.Commit()
 			c.tx = nil
-			return err
+			if err != nil {
+				return err
+			}
+			// The commit wrote pages past the size the transaction saw (the freelist,
+			// the last pages of the copy): the file's size is its last committed one.
+			return dst.View(func(tx *bolt.Tx) error {
+				res.Size = tx.Size()
+				return nil
+			})
 		}()
 	}
 	if err != nil {
