@@ -30,9 +30,14 @@ func (r replica) Page(ctx context.Context, offset, limit int) ([]app.RecordSumma
 	return r.Search(ctx, app.Query{Offset: offset, Limit: limit})
 }
 
+// Search reads a page of the list and gives back the replica's pages it read
+// (store.ReleaseMapped): a search or a jump down the list may walk much of the
+// index, and the kernel maps whole runs of the file around each page read, so the
+// app's memory would otherwise grow with every query towards the file's size.
 func (r replica) Search(ctx context.Context, q app.Query) ([]app.RecordSummary, int, error) {
 	p, err := r.st.Search(ctx, store.Query{Text: q.Text, Template: q.Template, Status: q.Status, From: q.From, To: q.To,
 		Deleted: store.DeletedFilter(q.Deleted), Offset: q.Offset, Limit: q.Limit})
+	_ = r.st.ReleaseMapped()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -125,9 +130,13 @@ func (r replica) OpenAttachment(ctx context.Context, sha string) (io.ReadCloser,
 	return r.st.OpenAttachment(sha)
 }
 
-func (r replica) Export(ctx context.Context, w io.Writer) error { return r.st.Export(ctx, w) }
+func (r replica) Export(ctx context.Context, w io.Writer) error {
+	defer r.st.ReleaseMapped() // the export read every record
+	return r.st.Export(ctx, w)
+}
 
 func (r replica) Verify(ctx context.Context) (app.VerifyReport, error) {
+	defer r.st.ReleaseMapped() // the check read every page
 	rep, err := r.st.Verify(ctx)
 	return app.VerifyReport{Records: rep.Records, AuditEntries: rep.AuditEntries, Problems: rep.Problems}, err
 }

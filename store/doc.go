@@ -70,6 +70,15 @@
 // fills its pages as far as its keys allow (fill.go), and a batch of pulled records
 // is written in ID order.
 //
+// # Memory
+//
+// bbolt reads through a shared, read-only map of the file, and the kernel maps a run
+// of pages around each page read; a read over much of the file (a rebuild, a deep
+// list, a search) would leave the process resident at the file's size. ReleaseMapped
+// gives those pages back to the page cache (madvise on Linux); the sync engine calls
+// it after each batch it reads or applies, the app after each read of its list, and a
+// search between reading term lists and the docs bucket.
+//
 // # Caveats
 //
 //   - One process at a time: a second Open of the same folder fails with ErrInUse

@@ -86,8 +86,15 @@ func (s *Store) Search(ctx context.Context, q Query) (Page, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var hits bitset // nil: every record matches
 		// Filters alone on an unfiltered text match nearly everything; the live filter
-		// is only worth a bitmap when something else narrows the set.
-		onlyLive := len(terms) == 1 && q.Deleted == LiveOnly
+		// is only worth a bitmap when something else narrows the set, or when the page
+		// is far down the list: the walk would read the metadata of every record above
+		// it to skip the deleted ones, scattered over the file.
+		onlyLive := len(terms) == 1 && q.Deleted == LiveOnly && q.Offset < smallResults
+		if onlyLive && getU64(tx.Bucket(bucketMeta), metaDelCount) == 0 {
+			// Nothing is deleted: every record is live, and the walk reads the
+			// metadata of the page's records alone.
+			terms, onlyLive = nil, false
+		}
 		if !onlyLive {
 			max := maxDoc(tx)
 			for _, t := range terms {
@@ -103,10 +110,15 @@ func (s *Store) Search(ctx context.Context, q Query) (Page, error) {
 			}
 		}
 		if hits != nil && q.From.IsZero() && q.To.IsZero() {
+			// The term lists and the docs bucket lie in different parts of the file,
+			// and the kernel maps a run of pages around each one read: give back
+			// the first before reading the second, so a search holds one at a time.
+			s.releaseInTx(tx)
 			live, err := liveDocs(tx)
 			if err != nil {
 				return err
 			}
+			s.releaseInTx(tx)
 			hits.and(live)
 			if n := hits.count(); n <= smallResults {
 				if err := s.sortHits(tx, hits, n, q, &page); err != nil {

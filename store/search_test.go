@@ -491,10 +491,53 @@ func TestSearchLarge(t *testing.T) {
 	for _, q := range []store.Query{
 		{Template: "inspection"}, {Template: "inspection", Offset: 2000, Limit: 100}, {Text: "p"}, {Text: "p", Offset: 1500, Limit: 1000},
 		{Status: form.StatusDraft}, {Status: form.StatusDraft, Deleted: store.LiveAndDeleted, Offset: 1990, Limit: 20},
-		{Deleted: store.LiveAndDeleted, Offset: 2590, Limit: 20}, {}, {Offset: 2300}, {Text: "s"},
+		{Deleted: store.LiveAndDeleted, Offset: 2590, Limit: 20}, {}, {Offset: 2300}, {Offset: 2047, Limit: 5}, {Offset: 2048, Limit: 5}, {Text: "s"},
 		{Text: "pump", Status: form.StatusDraft, Deleted: store.LiveAndDeleted},
 		{Text: "s", From: time.UnixMilli(base + 500*1000), To: time.UnixMilli(base + 2500*1000)},
 	} {
 		checkSearch(t, s, all, byID, q)
 	}
+}
+
+// The list of live records, near its top and far down, on a replica where nothing
+// is deleted (the walk need not look at each record) and once a record is.
+func TestSearchLiveListWithAndWithoutDeletions(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock(clockEpoch)
+	s := openReplica(t, t.TempDir(), "dev-live", clk)
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 2500
+	base := clk.Now().UnixMilli() - n*1000
+	var recs []form.Record
+	for i := 0; i < n; i++ {
+		st := form.Stamp{HLC: form.NewHLC(base+int64(i)*1000+int64(rng.IntN(900)), 0), Device: "dev-bulk"}
+		recs = append(recs, form.Record{ID: form.NewID(), Template: "inspection", Version: 1, Created: st, CreatedBy: "bulk",
+			Fields: map[string]form.FieldValue{
+				"site_code": {Value: json.RawMessage(fmt.Sprintf(`"S-%05d"`, i)), Stamp: st},
+				"notes":     {Value: json.RawMessage(fmt.Sprintf("%q", someWords(rng))), Stamp: st},
+			}})
+	}
+	if _, err := s.ApplyRecords(ctx, recs, "bulk"); err != nil {
+		t.Fatal(err)
+	}
+	queries := []store.Query{{}, {Offset: 1000}, {Offset: 2047, Limit: 5}, {Offset: 2048, Limit: 5}, {Offset: 2450, Limit: 100}, {Offset: 2499}}
+	check := func() {
+		t.Helper()
+		all := allRecords(t, s)
+		byID := map[string]form.Record{}
+		for _, r := range all {
+			byID[r.ID] = r
+		}
+		for _, q := range queries {
+			checkSearch(t, s, all, byID, q)
+		}
+	}
+	check()
+	// The newest and one far down the list deleted: every later page moves up.
+	for _, i := range []int{n - 1, 100} {
+		if _, err := s.Delete(ctx, "ann", recs[i].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check()
 }

@@ -3,8 +3,10 @@ package sync
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -80,6 +82,9 @@ func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all 
 			}
 		}
 	}
+	// The comparison read the IDs and revs of the whole replica: give those pages back
+	// before reading the records.
+	r.releaseMapped()
 	rep.Reconciled = true
 	if err := r.pushRecords(ctx, c, keys(toPush), rep); err != nil {
 		return err
@@ -127,6 +132,7 @@ func (r *Replicator) catchUp(ctx context.Context, c *Client, cursor string, rep 
 		if err := r.applyPurged(ctx, resp.Purged, resp.Notices, rep); err != nil {
 			return "", err
 		}
+		r.releaseMapped()
 		cursor = resp.Cursor
 		if !resp.More {
 			return cursor, nil
@@ -197,16 +203,16 @@ func (r *Replicator) compare(ctx context.Context, a wire.RangeAnswer, toPush, to
 	return next, nil
 }
 
+// keys returns the IDs in order: records read in key order read each page of the
+// replica once, and the server writes them in key order too.
 func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
+	return slices.Sorted(maps.Keys(m))
 }
 
 // pushRecords sends whole records as changes: the server merges them like any
-// change, so pushing what it already has is harmless.
+// change, so pushing what it already has is harmless. It reads them in bounded
+// batches and gives the replica's pages back after each (store.ReleaseMapped), so
+// a device rebuilding a server holds one batch of the file, not all of it.
 func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, rep *Report) error {
 	total := len(ids)
 	for done := 0; done < total; {
@@ -235,6 +241,7 @@ func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, r
 		}
 		done += n
 		rep.RecordsPushedByReconcile += len(recs)
+		r.releaseMapped()
 		r.update(func(s *Status) {
 			s.Progress = &Progress{What: "sending records to the server", Done: done, Total: total}
 		})
@@ -255,6 +262,7 @@ func (r *Replicator) fetch(ctx context.Context, c *Client, ids []string, rep *Re
 		}
 		rep.RecordsFetchedByReconcile += len(resp.Records)
 		ids = ids[n:]
+		r.releaseMapped()
 	}
 	return nil
 }

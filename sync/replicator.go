@@ -741,9 +741,18 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 		if err := r.st.SetState(ctx, map[string][]byte{keyCursor: []byte(resp.Cursor)}); err != nil {
 			return err
 		}
+		r.releaseMapped()
 		if !resp.More {
 			return nil
 		}
+	}
+}
+
+// releaseMapped gives back the replica's pages a step read (store.ReleaseMapped),
+// so a sync through the whole replica holds about one batch of it in memory.
+func (r *Replicator) releaseMapped() {
+	if err := r.st.ReleaseMapped(); err != nil {
+		r.log.Debug("replica pages not released", "err", err)
 	}
 }
 
