@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -28,7 +29,9 @@ func TestCompact(t *testing.T) {
 	if rep.After >= rep.Before || rep.Records != 7 {
 		t.Errorf("compact: %+v; want a smaller file and 7 records", rep)
 	}
-	if st, err := os.Stat(rep.File); err != nil || st.Size() != rep.After {
+	// On Windows bbolt's open grows the file with zeros to its memory map, so the
+	// file may be longer than its pages there.
+	if st, err := os.Stat(rep.File); err != nil || st.Size() < rep.After || (runtime.GOOS != "windows" && st.Size() != rep.After) {
 		t.Errorf("replica.db after compact: %v %v, report says %d", st.Size(), err, rep.After)
 	}
 	checkUpgraded(t, dir, false)
