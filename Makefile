@@ -202,14 +202,7 @@ windows: mingw-deps
 #   TestCrash: it asserts the child died of a signal (WaitStatus.Signaled); on Windows
 #     Kill is TerminateProcess, an exit code, never a signal. TestJournalCrash and the
 #     lock test's second process still cover replay and locking across processes.
-# Skipped, because of a known defect it can hit on Windows:
-#   TestDamagedDatabaseHeaderBits: on Windows bbolt's open grows the file with zeros to
-#     its memory map, so a branch page whose element count is flipped reads elements
-#     from those zeros, and bbolt's cursor descends forever until memory runs out (a
-#     fatal error no guard can catch). A file grown ahead of its pages on Linux meets
-#     the same (reproduced by growing the damaged copy); the test cuts its copies to
-#     their pages, so on Linux it runs in full without reaching it. Open defect.
-WINE_TEST_SKIP ?= ^(TestCrash|TestDamagedDatabaseHeaderBits)$$
+WINE_TEST_SKIP ?= ^TestCrash$$
 WINE_TEST_RUN ?= .
 WINE_TEST_TIMEOUT ?= 15m
 WINESERVER ?= $(or $(shell command -v wineserver 2>/dev/null),/usr/lib/wine/wineserver)

@@ -7,6 +7,7 @@ package store
 // where, never a crash. The same walker serves Verify and SalvageDB.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -438,7 +439,123 @@ func checkDBFile(dir, advice string) error {
 	if err != nil {
 		return err
 	}
+	if err := b.checkBranches(); err != nil {
+		b.close()
+		return err
+	}
 	return b.close()
+}
+
+// checkBranches reads the branch pages of every top-level bucket's tree, and no
+// leaf page but the root bucket's: a few pages in a hundred, so Open stays quick.
+// bbolt trusts a branch page's element count, and where the file holds zeros past
+// its pages (bbolt grows a file ahead of use, and on Windows to its whole memory
+// map) a count too large makes its cursor read children from those zeros and
+// descend for ever, until memory runs out: a fatal error no guard can catch. Here a
+// branch whose elements do not fit in its page, a child outside the file's pages or
+// met twice, or a tree whose levels disagree is damage. bbolt's trees are balanced
+// (a split adds a level at the root, a merge removes one there), so every leaf is
+// as deep as the first one; leaves are not read.
+func (b *boltFile) checkBranches() error {
+	// The root bucket holds only the top-level buckets' headers: a page or two, read
+	// whole.
+	var buckets []kv
+	pages := []uint64{b.meta.root}
+	seen := map[uint64]bool{b.meta.root: true}
+	for len(pages) > 0 {
+		id := pages[0]
+		pages = pages[1:]
+		if len(seen) > 1024 {
+			return b.damage("the root bucket spans more pages than any real one", b.at(id))
+		}
+		p, err := b.page(id, boltBranchFlag|boltLeafFlag)
+		if err != nil {
+			return err
+		}
+		children, entries, _, err := b.node(p, b.at(id))
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if seen[c] {
+				return b.damage(fmt.Sprintf("the root bucket: page %d is referred to twice (a loop)", c), b.at(id))
+			}
+			seen[c] = true
+			pages = append(pages, c)
+		}
+		for _, e := range entries {
+			if e.bucket {
+				buckets = append(buckets, kv{key: bytes.Clone(e.key), value: bytes.Clone(e.value), bucket: true})
+			}
+		}
+	}
+	for _, bk := range buckets {
+		if len(bk.value) < 16 {
+			return b.damage(fmt.Sprintf("bucket %q: a bucket header of %d bytes", bk.key, len(bk.value)), "")
+		}
+		if id := le.Uint64(bk.value); id != 0 {
+			if err := b.checkTreeBranches(string(bk.key), id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkTreeBranches checks the branch pages of the bucket tree rooted at page root.
+func (b *boltFile) checkTreeBranches(name string, root uint64) error {
+	// The depth of the leaves: down the first children.
+	depth := 0
+	for id := root; ; depth++ {
+		if depth > boltMaxDepth {
+			return b.damage(fmt.Sprintf("bucket %q: its tree is deeper than any real one (a loop)", name), b.at(id))
+		}
+		p, err := b.page(id, boltBranchFlag|boltLeafFlag)
+		if err != nil {
+			return err
+		}
+		children, _, leaf, err := b.node(p, b.at(id))
+		if err != nil {
+			return err
+		}
+		if leaf {
+			break
+		}
+		if len(children) == 0 {
+			return b.damage(fmt.Sprintf("bucket %q: a branch page without elements", name), b.at(id))
+		}
+		id = children[0]
+	}
+	seen := map[uint64]bool{root: true}
+	level := []uint64{root}
+	for d := 0; d < depth; d++ {
+		var next []uint64
+		for _, id := range level {
+			p, err := b.page(id, boltBranchFlag)
+			if err != nil {
+				return err
+			}
+			children, _, _, err := b.node(p, b.at(id))
+			if err != nil {
+				return err
+			}
+			if len(children) == 0 {
+				return b.damage(fmt.Sprintf("bucket %q: a branch page without elements", name), b.at(id))
+			}
+			for _, c := range children {
+				if c < 2 || c >= b.meta.pgid {
+					return b.damage(fmt.Sprintf("bucket %q: a reference to page %d, outside the file's pages [2, %d)", name, c, b.meta.pgid), b.at(id))
+				}
+				if seen[c] {
+					return b.damage(fmt.Sprintf("bucket %q: page %d is referred to twice (a loop)", name, c), b.at(id))
+				}
+				seen[c] = true
+			}
+			next = append(next, children...)
+		}
+		level = next
+	}
+	return nil
 }
 
 // checkPages reads every page of the database file reachable from its root, with

@@ -332,10 +332,10 @@ func TestUpgradeRefusals(t *testing.T) {
 		}, "its schema number is 1 bytes long, not 4"},
 		{"records page damaged", func(t *testing.T, dir string) {
 			damageBucketPage(t, dir, "records")
-		}, "upgrade from schema 2: "},
+		}, "replica.db is damaged: page of kind 0x40 where a branch or leaf page belongs"},
 		{"audit page damaged", func(t *testing.T, dir string) {
 			damageBucketPage(t, dir, "audit")
-		}, "upgrade from schema 2: "},
+		}, "replica.db is damaged: page of kind 0x40 where a branch or leaf page belongs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := untarFixture(t, schema2Replica)
