@@ -28,24 +28,7 @@ func BenchmarkAudit(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
-	lines, err := benchdata.LoadLines(n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tpls, err := benchdata.Templates()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(b.TempDir(), "replica")
-	s, err := store.Open(ctx, dir, store.Options{Device: "bench", Checkpoint: store.KeyDir{Dir: b.TempDir()}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range tpls {
-		if err := s.PutTemplate(ctx, t); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s, dir, lines := openBenchReplica(b, n, store.Options{Device: "bench", Checkpoint: store.KeyDir{Dir: b.TempDir()}})
 	const batch = 1000
 	legacy := 0
 	var ids []string
@@ -73,7 +56,7 @@ func BenchmarkAudit(b *testing.B) {
 	figure("audit_byrec_bytes_per_record", float64(byRec)/float64(n), "B")
 	figure("audit_legacy_over_now", float64(legacy)/float64(values+tree), "x")
 
-	s, err = store.Open(ctx, dir, store.Options{Device: "bench", Checkpoint: store.KeyDir{Dir: b.TempDir()}})
+	s, err := store.Open(ctx, dir, store.Options{Device: "bench", Checkpoint: store.KeyDir{Dir: b.TempDir()}})
 	if err != nil {
 		b.Fatal(err)
 	}

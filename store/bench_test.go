@@ -109,6 +109,31 @@ func benchN(b *testing.B) (int, string) {
 	return n, strconv.Itoa(n)
 }
 
+// openBenchReplica opens a new replica in a temporary folder with the benchmark's
+// templates, and returns it with the benchmark's first n documents, one a line.
+func openBenchReplica(b *testing.B, n int, opts store.Options) (*store.Store, string, [][]byte) {
+	b.Helper()
+	lines, err := benchdata.LoadLines(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tpls, err := benchdata.Templates()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(b.TempDir(), "replica")
+	s, err := store.Open(context.Background(), dir, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range tpls {
+		if err := s.PutTemplate(context.Background(), t); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s, dir, lines
+}
+
 // BenchmarkReplica loads the peer benchmark's documents (FIELDFORMS_BENCH_N, default
 // 100,000) the way a device receives them (pull pages of 1,000 merged records), then
 // measures the replica's size, search and reopening:
@@ -123,27 +148,10 @@ func benchN(b *testing.B) (int, string) {
 func BenchmarkReplica(b *testing.B) {
 	n, label := benchN(b)
 	ctx := context.Background()
-	lines, err := benchdata.LoadLines(n)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, dir, lines := openBenchReplica(b, n, store.Options{Device: "bench"})
 	ndjson := 0
 	for _, l := range lines {
 		ndjson += len(l) + 1
-	}
-	tpls, err := benchdata.Templates()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(b.TempDir(), "replica")
-	s, err := store.Open(ctx, dir, store.Options{Device: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range tpls {
-		if err := s.PutTemplate(ctx, t); err != nil {
-			b.Fatal(err)
-		}
 	}
 	// Pages as a pull brings them (wire.DefaultPullLimit); converting the benchmark's
 	// documents to records is not part of the figure.
@@ -197,7 +205,8 @@ func BenchmarkReplica(b *testing.B) {
 	replicaFigures(b, filepath.Join(dir, store.DBFile), label)
 	figure("dataset_"+label+"_ndjson_mib", float64(ndjson)/(1<<20), "MiB")
 	figure("apply_floor_"+label+"_records_per_s", boltFloor(b, filepath.Join(dir, store.DBFile), n), "records/s")
-	if s, err = store.Open(ctx, dir, store.Options{}); err != nil {
+	s, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
 		b.Fatal(err)
 	}
 	var sample []form.Record

@@ -31,7 +31,7 @@ type CompactReport struct {
 // folder without a replica.
 func Compact(ctx context.Context, dir string, opts Options) (CompactReport, error) {
 	rep := CompactReport{File: filepath.Join(dir, DBFile)}
-	st, err := os.Stat(rep.File)
+	_, err := os.Stat(rep.File)
 	if errors.Is(err, os.ErrNotExist) {
 		return rep, fmt.Errorf("compact: %s holds no replica (no %s)", dir, DBFile)
 	}
@@ -45,7 +45,6 @@ func Compact(ctx context.Context, dir string, opts Options) (CompactReport, erro
 	}
 	// Sizes are of the pages the file holds up to its high-water mark, not of the
 	// file: on Windows bbolt grows the file to its whole memory map.
-	rep.Before = st.Size()
 	err = s.dbView(func(tx *bolt.Tx) error {
 		rep.Before = tx.Size()
 		return nil

@@ -1,6 +1,10 @@
 package store
 
-import bolt "go.etcd.io/bbolt"
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // bucketFill is how full bbolt fills a bucket's pages before it splits them (its
 // FillPercent, 50 % unless named here). Half-full pages suit keys written at random:
@@ -45,4 +49,17 @@ func setFill(tx *bolt.Tx) {
 			bk.FillPercent = b.fill
 		}
 	}
+}
+
+// fillOf is the fill named above for the top-level bucket at path.
+func fillOf(path [][]byte) (float64, bool) {
+	if len(path) != 1 {
+		return 0, false
+	}
+	for _, b := range bucketFill {
+		if bytes.Equal(b.name, path[0]) {
+			return b.fill, true
+		}
+	}
+	return 0, false
 }

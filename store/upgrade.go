@@ -12,6 +12,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -41,14 +42,6 @@ func rewriteAt(stage string) {
 // rewriteBatch bounds what one write transaction of the new file holds: the copy
 // commits after this many bytes of keys and values.
 const rewriteBatch = 64 << 20
-
-// sequentialBuckets are keyed by increasing numbers or stamps: new keys land at
-// their end, so their pages are best filled completely.
-var sequentialBuckets = map[string]bool{
-	string(bucketFeed): true, string(bucketDocs): true, string(bucketSegments): true,
-	string(bucketOutbox): true, string(bucketDead): true, string(bucketAudit): true,
-	string(bucketByUpdated): true,
-}
 
 // rewriteResult is what a rewrite did.
 type rewriteResult struct {
@@ -214,9 +207,11 @@ func (c *copier) bucket(path [][]byte) (*bolt.Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Copied in key order, a bucket fills its pages as far as later writes allow:
+	// its own fill (fill.go), or 90 % for one whose keys arrive at random later.
 	b.FillPercent = 0.9
-	if len(path) == 1 && sequentialBuckets[string(path[0])] {
-		b.FillPercent = 1.0
+	if fill, ok := fillOf(path); ok {
+		b.FillPercent = fill
 	}
 	return b, nil
 }
@@ -294,18 +289,6 @@ func (c *copier) copy(src *bolt.Bucket, path [][]byte) error {
 	return nil
 }
 
-// seqOf reads an 8-byte sequence key, or 0.
-func seqOf(k []byte) uint64 {
-	if len(k) != 8 {
-		return 0
-	}
-	var n uint64
-	for _, b := range k {
-		n = n<<8 | uint64(b)
-	}
-	return n
-}
-
 // upgrade converts the open file, of schema from, to schemaVersion.
 func (s *Store) upgrade(ctx context.Context, from uint32, device string) error {
 	start := time.Now()
@@ -321,4 +304,12 @@ func (s *Store) upgrade(ctx context.Context, from uint32, device string) error {
 	s.log.Info(fmt.Sprintf("replica upgraded from schema %d to %d in %.1fs (%d records)", from, schemaVersion,
 		time.Since(start).Seconds(), res.Records), "file", s.dbPath())
 	return nil
+}
+
+// seqOf reads an 8-byte sequence key, or 0.
+func seqOf(k []byte) uint64 {
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
 }

@@ -3,10 +3,8 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -26,33 +24,9 @@ import (
 // replay of an empty journal). A file written by the old program adds the real
 // re-encoding of its values. compact is store.Compact of the converted replica.
 func BenchmarkMigrateAndCompact(b *testing.B) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("FIELDFORMS_BENCH_N")); err == nil && v > 0 {
-		n = v
-	}
-	lbl := fmt.Sprint(n)
-	if n%1000 == 0 {
-		lbl = fmt.Sprintf("%dk", n/1000)
-	}
+	n, lbl := benchN(b)
 	ctx := context.Background()
-	lines, err := benchdata.LoadLines(n)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tpls, err := benchdata.Templates()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(b.TempDir(), "replica")
-	s, err := store.Open(ctx, dir, store.Options{Device: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, t := range tpls {
-		if err := s.PutTemplate(ctx, t); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s, dir, lines := openBenchReplica(b, n, store.Options{Device: "bench"})
 	const batch = 1000
 	for i := 0; i < n; i += batch {
 		recs, err := benchdata.Read(bytes.NewReader(bytes.Join(lines[i:min(i+batch, n)], []byte("\n"))))
