@@ -31,7 +31,7 @@ const inspection = `{"id":"inspection","version":1,"name":"Inspection","title":[
 
 // cluster is a real server over TLS on 127.0.0.1 and devices with their own replicas.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	opts    server.Options
 	addr    string
 	mu      gosync.Mutex
@@ -47,7 +47,7 @@ type device struct {
 	dir  string
 }
 
-func newCluster(t *testing.T, opts ...func(*server.Options)) *cluster {
+func newCluster(t testing.TB, opts ...func(*server.Options)) *cluster {
 	t.Helper()
 	root := t.TempDir()
 	c := &cluster{t: t, opts: server.Options{ConfigDir: filepath.Join(root, "config"), DataDir: filepath.Join(root, "data"),
@@ -262,7 +262,7 @@ func compareRevs(a, b map[string]string) string {
 
 // wipeData stops the server, deletes its data folder and starts it again with the
 // same config on the same address.
-func (c *cluster) wipeData(t *testing.T) {
+func (c *cluster) wipeData(t testing.TB) {
 	t.Helper()
 	c.stop()
 	if err := os.RemoveAll(c.opts.DataDir); err != nil {
