@@ -168,6 +168,7 @@ func (s *syncEngine) convert(st ffsync.Status) app.SyncStatus {
 	}
 	if p := st.Progress; p != nil {
 		out.ProgressWhat, out.ProgressDone, out.Total = p.What, p.Done, p.Total
+		out.ProgressRate, out.ProgressLeft = p.Rate, p.Left
 	}
 	s.hmu.Lock()
 	out.ServerHealth = s.health

@@ -126,6 +126,10 @@ type SyncStatus struct {
 	// Progress of long work (first sync, rebuild, export); Total 0 when none.
 	ProgressWhat        string
 	ProgressDone, Total int
+	// ProgressRate is items a second so far and ProgressLeft the time the rest takes
+	// at that pace; zero when not known yet.
+	ProgressRate float64
+	ProgressLeft time.Duration
 }
 
 // DeadLetter is a change the server refused for good.

@@ -133,7 +133,7 @@ func (b *syncBar) show(st SyncStatus) {
 		if what == "" {
 			what = "Working"
 		}
-		b.what.SetText(strings.ToUpper(what[:1]) + what[1:])
+		b.what.SetText(strings.ToUpper(what[:1]) + what[1:] + pace(st.ProgressRate, st.ProgressLeft))
 		b.progress.Max = float64(st.Total)
 		b.progress.SetValue(float64(min(st.ProgressDone, st.Total)))
 		b.progRow.Show()
@@ -148,6 +148,26 @@ func (b *syncBar) show(st SyncStatus) {
 	if b.deadList != nil && st.DeadLetters != len(b.deadList.items) {
 		b.deadList.load()
 	}
+}
+
+// pace says how fast long work goes and how long is left, when known: " · 8,200 a
+// second · about 12 s left".
+func pace(rate float64, left time.Duration) string {
+	if rate <= 0 {
+		return ""
+	}
+	out := " · " + thousands(int(rate+0.5)) + " a second"
+	switch {
+	case left <= 0:
+	case left < time.Minute:
+		out += fmt.Sprintf(" · about %d s left", max(1, int(left.Round(time.Second)/time.Second)))
+	case left < time.Hour:
+		out += fmt.Sprintf(" · about %d min left", int(left.Round(time.Minute)/time.Minute))
+	default:
+		h := int(left / time.Hour)
+		out += fmt.Sprintf(" · about %d h %d min left", h, int((left-time.Duration(h)*time.Hour).Round(time.Minute)/time.Minute))
+	}
+	return out
 }
 
 // showLast says when the device last synced.

@@ -46,6 +46,13 @@ func TestSyncBar(t *testing.T) {
 		if got := b.progress.TextFormatter(); got != "2,500 of 10,000" {
 			t.Fatalf("progress text %q", got)
 		}
+		// Once the pace is known: how fast, and how long is left.
+		s.publish(SyncStatus{State: SyncRebuilding, ProgressWhat: "sending records to the server", ProgressDone: 40000, Total: 100000,
+			ProgressRate: 8213.4, ProgressLeft: 7300 * time.Millisecond})
+		q.settle(v.env.ui)
+		if want := "Sending records to the server · 8,213 a second · about 7 s left"; b.what.Text != want {
+			t.Fatalf("progress with pace: %q, want %q", b.what.Text, want)
+		}
 		s.publish(SyncStatus{State: SyncIdle, LastSuccess: mustTime(t, "2026-03-01T12:00:00Z")})
 		q.settle(v.env.ui)
 		if b.progRow.Visible() || b.last.Text != "Last sync just now" || b.message.Text != "" {
@@ -186,6 +193,24 @@ func TestAgo(t *testing.T) {
 	} {
 		if got := ago(now, tt.t); got != tt.want {
 			t.Errorf("ago(%v) = %q, want %q", now.Sub(tt.t), got, tt.want)
+		}
+	}
+}
+
+func TestPace(t *testing.T) {
+	for _, c := range []struct {
+		rate float64
+		left time.Duration
+		want string
+	}{
+		{0, time.Minute, ""},
+		{950.4, 0, " · 950 a second"},
+		{12000, 400 * time.Millisecond, " · 12,000 a second · about 1 s left"},
+		{3000, 150 * time.Second, " · 3,000 a second · about 3 min left"},
+		{20, 3*time.Hour + 20*time.Minute, " · 20 a second · about 3 h 20 min left"},
+	} {
+		if got := pace(c.rate, c.left); got != c.want {
+			t.Errorf("pace(%v, %v) = %q, want %q", c.rate, c.left, got, c.want)
 		}
 	}
 }

@@ -293,7 +293,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) (
 		s.metrics.pulls.Add(1)
 		s.act.seen(c.Tenant, c.Device, s.now(), true)
 		return wire.PullResponse{Records: []form.Record{}, Items: items, Purged: purged, Notices: noticesOf(r.Context(), c.t.st, purged),
-			Cursor: s.makeCursor(c, last), More: last < head, Server: s.serverInfo(r.Context(), c)}, nil
+			Cursor: s.makeCursor(c, last), More: last < head, Remaining: int(head - min(head, last)), Server: s.serverInfo(r.Context(), c)}, nil
 	}
 	page, err := c.t.st.FeedPage(r.Context(), pos, limit)
 	if err != nil {
@@ -311,7 +311,7 @@ func (s *Server) handlePull(w http.ResponseWriter, r *http.Request, c *caller) (
 	s.act.seen(c.Tenant, c.Device, s.now(), true)
 	return wire.PullResponse{
 		Records: page.Records, Purged: page.Purged, Notices: noticesOf(r.Context(), c.t.st, page.Purged),
-		Cursor: s.makeCursor(c, page.Last), More: page.Last < head,
+		Cursor: s.makeCursor(c, page.Last), More: page.Last < head, Remaining: int(head - min(head, page.Last)),
 		Server: s.serverInfo(r.Context(), c),
 	}, nil
 }

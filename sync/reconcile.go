@@ -215,6 +215,7 @@ func keys(m map[string]bool) []string {
 // a device rebuilding a server holds one batch of the file, not all of it.
 func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, rep *Report) error {
 	total := len(ids)
+	m := newMeter("sending records to the server", total, nil)
 	for done := 0; done < total; {
 		n := min(r.opts.BatchChanges*2, total-done)
 		recs, err := r.st.GetMany(ctx, ids[done:done+n])
@@ -243,7 +244,7 @@ func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, r
 		rep.RecordsPushedByReconcile += len(recs)
 		r.releaseMapped()
 		r.update(func(s *Status) {
-			s.Progress = &Progress{What: "sending records to the server", Done: done, Total: total}
+			s.Progress = m.at(done)
 		})
 	}
 	return nil
@@ -251,6 +252,8 @@ func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, r
 
 // fetch gets records by ID and merges them.
 func (r *Replicator) fetch(ctx context.Context, c *Client, ids []string, rep *Report) error {
+	m := newMeter("receiving records", len(ids), nil)
+	done := 0
 	for len(ids) > 0 {
 		n := min(len(ids), wire.MaxFetch)
 		var resp wire.FetchResponse
@@ -262,7 +265,9 @@ func (r *Replicator) fetch(ctx context.Context, c *Client, ids []string, rep *Re
 		}
 		rep.RecordsFetchedByReconcile += len(resp.Records)
 		ids = ids[n:]
+		done += n
 		r.releaseMapped()
+		r.update(func(s *Status) { s.Progress = m.at(done) })
 	}
 	return nil
 }

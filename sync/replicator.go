@@ -55,6 +55,10 @@ const (
 type Progress struct {
 	What        string
 	Done, Total int
+	// Rate is items a second so far (0 when not known yet); Left the time the rest
+	// takes at that rate (0 when not known).
+	Rate float64
+	Left time.Duration
 }
 
 // Status is a snapshot for the UI and `fieldforms status`.
@@ -682,6 +686,8 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 
 // pull applies what the server has beyond the replica's cursor.
 func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
+	m := newMeter("receiving records", 0, nil) // shown when a pull takes more than one page
+	received := 0
 	for {
 		cursor, err := r.st.State(ctx, keyCursor)
 		if err != nil {
@@ -742,6 +748,11 @@ func (r *Replicator) pull(ctx context.Context, c *Client, rep *Report) error {
 			return err
 		}
 		r.releaseMapped()
+		received += len(resp.Records)
+		if resp.More && resp.Remaining > 0 {
+			m.total = received + resp.Remaining
+			r.update(func(s *Status) { s.Progress = m.at(received) })
+		}
 		if !resp.More {
 			return nil
 		}

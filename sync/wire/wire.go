@@ -236,7 +236,11 @@ type PullResponse struct {
 	Notices []form.PurgeNotice `json:"notices,omitempty"`
 	Cursor  string             `json:"cursor"` // pass back to continue
 	More    bool               `json:"more"`
-	Server  Server             `json:"server"`
+	// Remaining is about how many changes follow this page on the server's feed (at
+	// most; several may be of one record), for a device to show how far a long pull
+	// is; servers of an earlier release send none (0).
+	Remaining int    `json:"remaining,omitempty"`
+	Server    Server `json:"server"`
 }
 
 // Range is a half-open range of record IDs [From, To); "" is open at that end.
