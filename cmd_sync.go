@@ -99,7 +99,7 @@ func init() {
 						line += " — " + s.Message
 					}
 					if s.Progress != nil && s.Progress.Total > 0 {
-						line += fmt.Sprintf(" (%s %d/%d)", s.Progress.What, s.Progress.Done, s.Progress.Total)
+						line += " (" + s.Progress.String() + ")"
 					}
 					fmt.Fprintln(e.stderr, line)
 				})
@@ -168,7 +168,7 @@ func init() {
 				stop := rep.Subscribe(func(s ffsync.Status) {
 					if p := s.Progress; p != nil && p.Total > 0 && time.Since(last) > time.Second {
 						last = time.Now()
-						fmt.Fprintf(e.stderr, "%s: %d of %d\n", p.What, p.Done, p.Total)
+						fmt.Fprintln(e.stderr, p.String())
 					}
 				})
 				defer stop()

@@ -1,6 +1,9 @@
 package sync
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // meter measures long work (a rebuild, a first sync) for the status: how far, how
 // fast, and how long is left at that pace.
@@ -33,4 +36,17 @@ func (m *meter) at(done int) *Progress {
 		p.Left = time.Duration(float64(m.total-done) / p.Rate * float64(time.Second)).Round(time.Second)
 	}
 	return p
+}
+
+// String is one line for a terminal: "sending records to the server: 40000 of 100000
+// (8213 a second, about 7s left)".
+func (p Progress) String() string {
+	out := fmt.Sprintf("%s: %d of %d", p.What, p.Done, p.Total)
+	switch {
+	case p.Rate > 0 && p.Left > 0:
+		out += fmt.Sprintf(" (%.0f a second, about %v left)", p.Rate, p.Left)
+	case p.Rate > 0:
+		out += fmt.Sprintf(" (%.0f a second)", p.Rate)
+	}
+	return out
 }

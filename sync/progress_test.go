@@ -29,3 +29,19 @@ func TestMeter(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressString(t *testing.T) {
+	for _, c := range []struct {
+		p    Progress
+		want string
+	}{
+		{Progress{What: "comparing with the server"}, "comparing with the server: 0 of 0"},
+		{Progress{What: "receiving records", Done: 1000, Total: 2500, Rate: 1234.4}, "receiving records: 1000 of 2500 (1234 a second)"},
+		{Progress{What: "sending records to the server", Done: 40000, Total: 100000, Rate: 8213.4, Left: 7 * time.Second},
+			"sending records to the server: 40000 of 100000 (8213 a second, about 7s left)"},
+	} {
+		if got := c.p.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.p, got, c.want)
+		}
+	}
+}
