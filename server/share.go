@@ -62,7 +62,8 @@ func (ls *leases) touch(tenant, device string, now time.Time) {
 	}
 }
 
-// handleClaim releases the caller's finished ranges, then answers each range asked:
+// handleClaim releases the caller's finished ranges (all of its leases, for a request
+// that starts a rebuild), then answers each range asked:
 // equal (the server holds the same records there), busy (another device holds a live
 // lease overlapping it) or send (leased to the caller now). The answer carries the
 // server's feed head and a cursor there.
@@ -102,7 +103,7 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request, c *caller) 
 	// Keep the live leases other than those the caller says it finished.
 	kept := held[:0]
 	for _, l := range held {
-		done := false
+		done := req.Start && l.device == c.Device
 		for _, d := range req.Done {
 			if l.device == c.Device && l.From == d.From && l.To == d.To {
 				done = true

@@ -85,6 +85,10 @@ func TestClaimLeases(t *testing.T) {
 	// Released by Done: d1 may have it at once.
 	claim(t, d2, wire.ClaimRequest{Done: []wire.Range{{From: "0", To: "5"}}})
 	wantAnswer(t, "d1 after d2 finished", claim(t, d1, wire.ClaimRequest{Ranges: []wire.Fingerprint{all}}), wire.ClaimSend)
+	// d1 fails mid-way and starts over with other ranges: its old lease goes.
+	wantAnswer(t, "d1 starting over", claim(t, d1, wire.ClaimRequest{Ranges: []wire.Fingerprint{fpOf("0", "1", 2)}, Start: true}), wire.ClaimSend)
+	wantAnswer(t, "d2 beside d1's new range", claim(t, d2, wire.ClaimRequest{Ranges: []wire.Fingerprint{fpOf("5", "6", 2)}}), wire.ClaimSend)
+	wantAnswer(t, "d2 on d1's new range", claim(t, d2, wire.ClaimRequest{Ranges: []wire.Fingerprint{fpOf("0", "1", 2)}}), wire.ClaimBusy)
 }
 
 // Every bad claim is one clear 4xx.

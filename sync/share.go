@@ -57,11 +57,12 @@ func (r *Replicator) sendShared(ctx context.Context, c *Client, ids []string, re
 		return res, err
 	}
 	var done []wire.Range
+	start := true // the first request drops leases left by an earlier attempt
 	// claim asks about range i, releasing the ranges done; ok false: the server does
 	// not know claims.
 	claim := func(ranges []wire.Fingerprint) (wire.ClaimResponse, bool, error) {
 		var resp wire.ClaimResponse
-		_, err := c.Do(ctx, http.MethodPost, "/v1/claim", nil, wire.ClaimRequest{Ranges: ranges, Done: done}, &resp)
+		_, err := c.Do(ctx, http.MethodPost, "/v1/claim", nil, wire.ClaimRequest{Ranges: ranges, Done: done, Start: start}, &resp)
 		var ae *APIError
 		if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed) {
 			return resp, false, nil
@@ -72,17 +73,17 @@ func (r *Replicator) sendShared(ctx context.Context, c *Client, ids []string, re
 		if len(resp.Ranges) != len(ranges) {
 			return resp, false, fmt.Errorf("claim: %d answers for %d ranges", len(resp.Ranges), len(ranges))
 		}
-		done = nil
+		done, start = nil, false
 		return resp, true, nil
 	}
 	// Devices start at different ranges, so that at once they mostly ask about
 	// different ones.
 	h := fnv.New32a()
 	h.Write([]byte(r.st.Device()))
-	start := int(h.Sum32() % uint32(n))
+	first := int(h.Sum32() % uint32(n))
 	var deferred []int
 	for k := range n {
-		i := (start + k) % n
+		i := (first + k) % n
 		resp, ok, err := claim([]wire.Fingerprint{toWire(fps[i])})
 		if err != nil {
 			return res, err

@@ -71,7 +71,9 @@
 //   - send: the range is leased to this device; push its records (as a reseed does),
 //     then name the range in the next request's Done, which releases the lease.
 //
-// When every range has been asked about once, the device asks again about those it
+// The device's first request of a rebuild sets Start, which drops any lease it still
+// holds from an attempt that failed mid-way. When every range has been asked about
+// once, the device asks again about those it
 // deferred, until each is equal or leased to it, waiting a little between rounds. A
 // lease lasts while its holder keeps calling: it expires 30 s (the server's
 // ClaimLease) after the holder's last request, so the ranges of a device that dies
@@ -325,11 +327,13 @@ type ReconcileResponse struct {
 
 // ClaimRequest asks, for each range a rebuilding device is about to send, whether to
 // send it, with the device's fingerprint of the range; Done names ranges this device
-// was leased and has finished sending, which the server releases first. A request
-// with no ranges only releases, and learns the feed head.
+// was leased and has finished sending, which the server releases first; Start, on a
+// device's first request of a rebuild, releases every lease it still holds from an
+// earlier attempt. A request with no ranges only releases, and learns the feed head.
 type ClaimRequest struct {
 	Ranges []Fingerprint `json:"ranges"`
 	Done   []Range       `json:"done,omitempty"`
+	Start  bool          `json:"start,omitempty"`
 }
 
 // Claim answers.
