@@ -15,10 +15,11 @@ import (
 // Sharing a rebuild (POST /v1/claim; see the wire package's doc): the records a
 // reconcile found the server lacks are sent in ranges, each only after the server
 // says to, so devices rebuilding one server at once each send part of it.
+// A range holds at least two push batches (Options.BatchChanges), so sharing costs
+// a lone device few extra pushes; there are at most shareRanges.
 const (
-	shareRanges   = 64  // at most this many ranges
-	shareMinRange = 256 // records; fewer ranges for fewer records
-	sharePollMin  = 20 * time.Millisecond
+	shareRanges  = 64
+	sharePollMin = 20 * time.Millisecond
 	sharePollMax  = time.Second
 )
 
@@ -41,7 +42,8 @@ func (r *Replicator) sendShared(ctx context.Context, c *Client, ids []string, re
 		return res, nil
 	}
 	before := rep.RecordsAppliedByReconcile
-	n := min(shareRanges, (len(ids)+shareMinRange-1)/shareMinRange)
+	minRange := 2 * r.opts.BatchChanges
+	n := min(shareRanges, (len(ids)+minRange-1)/minRange)
 	chunks := make([][]string, n)
 	ranges := make([]store.Range, n)
 	for i := range n {

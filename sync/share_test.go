@@ -66,6 +66,8 @@ func TestFiveDevicesRebuildAtOnceShareTheWork(t *testing.T) {
 	const shared, own = 1500, 3
 	c, devs := sharedCluster(t, 5, shared)
 	for _, d := range devs {
+		// Small push batches: ranges of two batches, so 1,500 records make several.
+		d.rep = sync.New(d.st, sync.Options{BatchChanges: 100})
 		for i := range own {
 			d.save(t, "", map[string]string{"site": fmt.Sprintf(`"%s-own-%d"`, d.name, i)})
 		}
