@@ -20,7 +20,7 @@ import (
 const (
 	shareRanges  = 64
 	sharePollMin = 20 * time.Millisecond
-	sharePollMax  = time.Second
+	sharePollMax = time.Second
 )
 
 // shareResult is what sendShared learnt: whether the server takes claims, the
