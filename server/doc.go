@@ -17,7 +17,8 @@
 // was lost, started again with the same config, still recognises every enrolled,
 // unrevoked device and registers it again on its first call. The tenant's store starts
 // empty with a new epoch, which tells the devices to reconcile and push back what it
-// lacks.
+// lacks. Devices doing so at once share the work: the server leases each the ranges
+// it sends and tells the others to skip or defer them (POST /v1/claim, share.go).
 //
 // # Tenants
 //

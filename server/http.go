@@ -63,6 +63,7 @@ func (s *Server) routes(rt *router) {
 	rt.handle("POST /v1/push", roleDevice, s.handlePush)
 	rt.handle("GET /v1/pull", roleDevice, s.handlePull)
 	rt.handle("POST /v1/reconcile", roleDevice, s.handleReconcile)
+	rt.handle("POST /v1/claim", roleDevice, s.handleClaim)
 	rt.handle("POST /v1/records", roleDevice, s.handleFetch)
 	rt.handle("GET /v1/templates", roleDevice, s.handleTemplates)
 	// Any device may call it; only an admin may publish, others may only return
@@ -279,6 +280,7 @@ func (s *Server) withRole(who role, h apiHandler) http.HandlerFunc {
 			return
 		}
 		s.act.seen(c.Tenant, c.Device, s.now(), false)
+		s.leases.touch(c.Tenant, c.Device, s.now())
 		var body any
 		if who == roleAdmin && !c.Admin {
 			s.log.Warn("admin call refused: not an admin", "tenant", c.Tenant, "device", c.Device, "route", r.Pattern)

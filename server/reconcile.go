@@ -96,7 +96,7 @@ func (s *Server) handleReconcile(w http.ResponseWriter, r *http.Request, c *call
 	}
 	s.metrics.reconciles.Add(1)
 	s.act.seen(c.Tenant, c.Device, s.now(), true)
-	return wire.ReconcileResponse{Ranges: answers, Cursor: s.makeCursor(c, head), Server: s.serverInfo(ctx, c)}, nil
+	return wire.ReconcileResponse{Ranges: answers, Cursor: s.makeCursor(c, head), Head: &head, Server: s.serverInfo(ctx, c)}, nil
 }
 
 func wireFingerprint(f store.Fingerprint) wire.Fingerprint {

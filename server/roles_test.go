@@ -57,6 +57,7 @@ func TestRoleMatrix(t *testing.T) {
 		"POST /v1/push":                    {body: `{"changes":[]}`, ok: []int{200}},
 		"GET /v1/pull":                     {ok: []int{200}},
 		"POST /v1/reconcile":               {body: `{"ranges":[{"from":"","to":"","count":0,"hash":"00000000000000000000000000000000"}]}`, ok: []int{200}},
+		"POST /v1/claim":                   {body: `{"ranges":[{"from":"","to":"","count":0,"hash":"00000000000000000000000000000000"}]}`, ok: []int{200}},
 		"POST /v1/records":                 {body: `{"ids":["` + rec.Record + `"]}`, ok: []int{200}},
 		"GET /v1/templates":                {ok: []int{200}},
 		"POST /v1/templates":               {body: `{"templates":[]}`, ok: []int{200}},

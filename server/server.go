@@ -47,6 +47,10 @@ type Options struct {
 	// ActivityFlush is how often devices' last-seen times are written. Default 10 s.
 	ActivityFlush time.Duration
 
+	// ClaimLease is how long a rebuilding device's lease on a range it is sending
+	// lasts after its last request (share.go). Default 30 s.
+	ClaimLease time.Duration
+
 	// Blob is where attachments live (Azure Blob Storage); nil: attachment calls
 	// answer 503 unavailable. See blob.go and attachments.go.
 	Blob *BlobOptions
@@ -74,6 +78,7 @@ func (o *Options) defaults() {
 	def(&o.EnrolTTL, 15*time.Minute)
 	def(&o.LockTimeout, time.Second)
 	def(&o.ActivityFlush, 10*time.Second)
+	def(&o.ClaimLease, 30*time.Second)
 	if o.RateLimit == 0 {
 		o.RateLimit = 20
 	}
@@ -94,6 +99,7 @@ type Server struct {
 	limit   *limiter
 	metrics *metrics
 	act     *activity
+	leases  leases // ranges rebuilding devices are sending (share.go)
 
 	blob       *blobStore // nil without blob storage (attachments.go)
 	containers sync.Map   // tenant → true once its blob container is known to exist
@@ -137,6 +143,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		stopBg:  make(chan struct{}),
 	}
 	s.act = newActivity(s)
+	s.leases.m = map[string][]rangeLease{}
 	s.tenants.onOpen = s.applyPurgeLog
 	s.tenants.onNewEpoch = s.epochMadeHere
 	s.tenants.onReady = s.witnessAtOpen

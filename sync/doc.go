@@ -14,6 +14,11 @@
 // When it reconciles, it first reads the server's notices and gives back those the
 // server lost.
 //
+// Several devices rebuilding one server at once share the work (share.go): each
+// sends what the server lacks in ranges, asking the server first, and skips a range
+// another device already sent; a range another device is sending it asks about again
+// at the end, and sends itself if that device's lease lapsed.
+//
 // A change refused for clock skew is held, not lost: the replicator measures the
 // device's clock against the server's Date header, says in the status how far ahead
 // it is, does not send held changes again while it is wrong, and once it agrees with

@@ -33,6 +33,7 @@ func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all 
 	toPush := map[string]bool{}
 	toFetch := map[string]bool{}
 	var cursor string
+	var head *uint64 // the feed position of cursor, from a server that says it
 	var srv wire.Server
 	if all {
 		revs, err := r.st.Revs(ctx, "", "")
@@ -58,49 +59,89 @@ func (r *Replicator) reconcile(ctx context.Context, c *Client, rep *Report, all 
 		if err != nil {
 			return err
 		}
-		pending := []wire.Fingerprint{toWire(mine[0])}
-		for round := 0; len(pending) > 0; round++ {
-			if round > 64 {
-				return fmt.Errorf("reconcile: no agreement after %d rounds", round)
-			}
-			batch := pending[:min(len(pending), wire.MaxReconcileItems)]
-			pending = pending[len(batch):]
-			var resp wire.ReconcileResponse
-			s, err := c.Do(ctx, http.MethodPost, "/v1/reconcile", nil, wire.ReconcileRequest{Ranges: batch}, &resp)
-			if err != nil {
-				return err
-			}
-			if cursor == "" {
-				cursor, srv = resp.Cursor, s
-			}
-			for _, a := range resp.Ranges {
-				next, err := r.compare(ctx, a, toPush, toFetch)
-				if err != nil {
-					return err
-				}
-				pending = append(pending, next...)
-			}
+		first, s, err := r.compareRanges(ctx, c, []wire.Fingerprint{toWire(mine[0])}, toPush, toFetch)
+		if err != nil {
+			return err
 		}
+		cursor, head, srv = first.Cursor, first.Head, s
 	}
 	// The comparison read the IDs and revs of the whole replica: give those pages back
 	// before reading the records.
 	r.releaseMapped()
 	rep.Reconciled = true
-	if err := r.pushRecords(ctx, c, keys(toPush), rep); err != nil {
-		return err
+	shared := shareResult{}
+	if all {
+		if err := r.pushRecords(ctx, c, keys(toPush), rep); err != nil {
+			return err
+		}
+	} else {
+		// Other devices may be rebuilding this server too: send in ranges the server
+		// leases, skipping what others already sent.
+		var err error
+		if shared, err = r.sendShared(ctx, c, keys(toPush), rep); err != nil {
+			return err
+		}
 	}
 	if err := r.fetch(ctx, c, keys(toFetch), rep); err != nil {
 		return err
 	}
-	// What changed on the server since the comparison began is mostly what this
-	// device just sent: catch up by revs, fetching only what differs.
-	cursor, err := r.catchUp(ctx, c, cursor, rep)
-	if err != nil {
-		return err
+	if skipCatchUp(head, srv, shared) {
+		// The server's feed moved by exactly the records this device's pushes applied:
+		// no one else changed anything since the comparison, and what the server held
+		// then that differs from the replica was fetched above.
+		cursor = shared.final.Cursor
+	} else {
+		// What changed on the server since the comparison began is mostly what this
+		// device just sent: catch up by revs, fetching only what differs.
+		var err error
+		if cursor, err = r.catchUp(ctx, c, cursor, rep); err != nil {
+			return err
+		}
 	}
 	// Done: the replica now agrees with this epoch of the server.
 	return r.st.SetState(ctx, map[string][]byte{keyReconcile: nil, keyEpoch: []byte(srv.Epoch), keyCursor: []byte(cursor),
 		keyAcked: []byte(fmt.Sprint(srv.AckedThrough))})
+}
+
+// compareRanges runs reconcile rounds from these fingerprints of the replica until
+// every range is settled, gathering what to push and what to fetch; it returns the
+// first round's answer and server information.
+func (r *Replicator) compareRanges(ctx context.Context, c *Client, pending []wire.Fingerprint, toPush, toFetch map[string]bool) (wire.ReconcileResponse, wire.Server, error) {
+	var first wire.ReconcileResponse
+	var srv wire.Server
+	for round := 0; len(pending) > 0; round++ {
+		if round > 64 {
+			return first, srv, fmt.Errorf("reconcile: no agreement after %d rounds", round)
+		}
+		batch := pending[:min(len(pending), wire.MaxReconcileItems)]
+		pending = pending[len(batch):]
+		var resp wire.ReconcileResponse
+		s, err := c.Do(ctx, http.MethodPost, "/v1/reconcile", nil, wire.ReconcileRequest{Ranges: batch}, &resp)
+		if err != nil {
+			return first, srv, err
+		}
+		if round == 0 {
+			first, srv = resp, s
+		}
+		for _, a := range resp.Ranges {
+			next, err := r.compare(ctx, a, toPush, toFetch)
+			if err != nil {
+				return first, srv, err
+			}
+			pending = append(pending, next...)
+		}
+	}
+	return first, srv, nil
+}
+
+// skipCatchUp reports whether the catch-up after a reconcile has nothing to find: the
+// server said its feed head at the comparison (head) and after this device's last
+// push (shared.final), in the same epoch, and the feed grew by exactly the records
+// those pushes applied. Each applied record adds one feed entry, as does every change
+// of anyone else and every purge, so anything else would have made it grow more.
+func skipCatchUp(head *uint64, srv wire.Server, shared shareResult) bool {
+	return head != nil && shared.claims && shared.final.Server.Epoch == srv.Epoch && shared.final.Cursor != "" &&
+		shared.final.Head >= *head && shared.final.Head-*head == uint64(shared.applied)
 }
 
 // catchUp walks the server's feed from cursor by IDs and revs, fetches the records
@@ -231,6 +272,9 @@ func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, r
 			return err
 		}
 		for i, res := range resp.Results {
+			if res.Status == wire.StatusApplied {
+				rep.RecordsAppliedByReconcile++
+			}
 			if res.Status == wire.StatusRejected && i < len(recs) {
 				r.log.Warn("server refused a record while rebuilding", "record", recs[i].ID, "code", res.Code, "reason", res.Message)
 				if res.Code == wire.CodePurged {

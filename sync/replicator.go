@@ -283,6 +283,7 @@ type Report struct {
 	Restamped                            int // changes stamped anew after the clock was set right
 	Reconciled                           bool
 	RecordsPushedByReconcile             int
+	RecordsAppliedByReconcile            int // of those pushed, the ones the server took as new or newer
 	RecordsFetchedByReconcile            int
 	// TemplatesRefused holds the server's answer for each template version this
 	// device offered and the server refused: a device that is not an admin's does

@@ -26,6 +26,7 @@
 //	POST /v1/push                    PushRequest → PushResponse
 //	GET  /v1/pull?cursor=C&limit=N[&revs=1] → PullResponse; 409 epoch_changed for a cursor of another epoch
 //	POST /v1/reconcile               ReconcileRequest → ReconcileResponse
+//	POST /v1/claim                   ClaimRequest → ClaimResponse (rebuilding devices share the work; see below)
 //	POST /v1/records                 FetchRequest → FetchResponse (records by ID, after a reconcile)
 //	GET  /v1/templates               → TemplatesResponse
 //	POST /v1/templates               TemplatesPush → TemplatesPushResponse (admins publish; devices restore signed templates a rebuilt server lost)
@@ -57,6 +58,40 @@
 // prepare and upload again. A download URL is a read-only SAS, given only for a blob
 // the tenant committed (404 otherwise); the device checks the SHA-256 of what it reads.
 // Without blob storage configured, attachment calls answer 503 unavailable.
+//
+// # Rebuilding a server from several devices
+//
+// After a reconcile a device knows which of its records the server lacks. Before
+// sending them it splits them into ranges of record IDs (up to 64, of about equal
+// count) and, for each in turn, sends its fingerprint of the range to POST /v1/claim:
+//
+//   - equal: the server already holds the range as the device does (another device
+//     sent it); skip it.
+//   - busy: another device holds a lease on an overlapping range; defer it.
+//   - send: the range is leased to this device; push its records (as a reseed does),
+//     then name the range in the next request's Done, which releases the lease.
+//
+// The device's first request of a rebuild sets Start, which drops any lease it still
+// holds from an attempt that failed mid-way. When every range has been asked about
+// once, the device asks again about those it
+// deferred, until each is equal or leased to it, waiting a little between rounds. A
+// lease lasts while its holder keeps calling: it expires 30 s (the server's
+// ClaimLease) after the holder's last request, so the ranges of a device that dies
+// mid-way are sent by the others. Leases are kept in the server's memory only and
+// promise nothing: the merge is idempotent, and every device still sends every record
+// it holds that the server lacks or holds in another version (I4); a range is
+// skipped only when the server's fingerprint of it equals the device's. Purged
+// records are refused as in any push.
+//
+// A device learns from the last claim request (no ranges, the last Done) the
+// server's feed head. When the head moved, since the reconcile's Head, by exactly the
+// number of records its pushes applied, no one else changed the server meanwhile, and
+// the device continues pulling from that request's Cursor instead of catching up from
+// the reconcile's (GET /v1/pull?revs=1 over everything it sent).
+//
+// Compatibility: a server of an earlier release answers POST /v1/claim with 404; the
+// device then sends every record the server lacks and catches up as before. A device
+// of an earlier release never claims: it sends everything, which the server merges.
 //
 // Admin: a purged record answers 410 purged (its audit entries remain, see audit
 // ?record=). A purge request names records and a reason; it runs when two admins other
@@ -122,6 +157,7 @@ const (
 	MaxPullRecords    = 5000
 	DefaultPullLimit  = 1000
 	MaxReconcileItems = 4096 // ranges in a request, and sub-ranges in an answer (whose items may be more)
+	MaxClaimRanges    = 256  // ranges, and done ranges, in a ClaimRequest
 	MaxFetch          = 5000
 	MaxTemplatesPush  = 500
 	SASLifetime       = 15 * time.Minute
@@ -282,8 +318,46 @@ type RangeAnswer struct {
 // ReconcileResponse answers every range of the request. Cursor is the server's feed
 // position when the reconcile started: after fetching what it lacks, a device
 // continues pulling from there.
+//
+// Head is that feed position as a number (servers of an earlier release send none):
+// a device that pushed records after the reconcile compares it with ClaimResponse.Head
+// to learn whether anyone else changed the server meanwhile.
 type ReconcileResponse struct {
 	Ranges []RangeAnswer `json:"ranges"`
+	Cursor string        `json:"cursor"`
+	Head   *uint64       `json:"head,omitempty"`
+	Server Server        `json:"server"`
+}
+
+// ClaimRequest asks, for each range a rebuilding device is about to send, whether to
+// send it, with the device's fingerprint of the range; Done names ranges this device
+// was leased and has finished sending, which the server releases first; Start, on a
+// device's first request of a rebuild, releases every lease it still holds from an
+// earlier attempt. A request with no ranges only releases, and learns the feed head.
+type ClaimRequest struct {
+	Ranges []Fingerprint `json:"ranges"`
+	Done   []Range       `json:"done,omitempty"`
+	Start  bool          `json:"start,omitempty"`
+}
+
+// Claim answers.
+const (
+	ClaimSend  = "send"  // leased to the caller: send the range, then name it in Done
+	ClaimEqual = "equal" // the server holds the range as the caller does: nothing to send
+	ClaimBusy  = "busy"  // another device is sending an overlapping range: ask again later
+)
+
+// ClaimAnswer is the server's answer for one range of a ClaimRequest.
+type ClaimAnswer struct {
+	Range
+	Answer string `json:"answer"`
+}
+
+// ClaimResponse answers every range of a ClaimRequest, in order. Head is the server's
+// feed position when it answered and Cursor a pull cursor there.
+type ClaimResponse struct {
+	Ranges []ClaimAnswer `json:"ranges"`
+	Head   uint64        `json:"head"`
 	Cursor string        `json:"cursor"`
 	Server Server        `json:"server"`
 }
