@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // A fast reader for records and changes written in the canonical layout (Encode's,
@@ -45,12 +46,20 @@ func (s *scanner) str() string {
 		s.fail()
 		return ""
 	}
+	wide := false
 	for i := s.pos + 1; i < len(s.b); i++ {
 		switch c := s.b[i]; {
 		case c == '"':
+			// The strict decoder reads invalid UTF-8 as U+FFFD: leave that to it.
+			if wide && !utf8.Valid(s.b[s.pos+1:i]) {
+				s.fail()
+				return ""
+			}
 			out := string(s.b[s.pos+1 : i])
 			s.pos = i + 1
 			return out
+		case c >= 0x80:
+			wide = true
 		case c == '\\' || c < 0x20:
 			s.fail()
 			return ""

@@ -2,8 +2,10 @@ package form
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -60,4 +62,49 @@ func TestFastDecodeAgreesWithStrict(t *testing.T) {
 			t.Errorf("fast path accepted %s", in)
 		}
 	}
+}
+
+// decodeAgree fails unless DecodeChange/DecodeRecord (fast scanner first, one
+// validation pass) and the strict-only decoder agree on data: both refuse it, or
+// both give the same value.
+func decodeAgree(t *testing.T, data []byte) {
+	t.Helper()
+	fc, ferr := decodeChange(data, true)
+	sc, serr := decodeChange(data, false)
+	if (ferr == nil) != (serr == nil) || errors.Is(ferr, ErrShape) != errors.Is(serr, ErrShape) {
+		t.Fatalf("change %q: fast error %v, strict error %v", data, ferr, serr)
+	}
+	if ferr == nil && !reflect.DeepEqual(fc, sc) {
+		t.Fatalf("change %q: fast %+v, strict %+v", data, fc, sc)
+	}
+	fr, ferr := decodeRecord(data, true)
+	sr, serr := decodeRecord(data, false)
+	if (ferr == nil) != (serr == nil) || errors.Is(ferr, ErrShape) != errors.Is(serr, ErrShape) {
+		t.Fatalf("record %q: fast error %v, strict error %v", data, ferr, serr)
+	}
+	if ferr == nil && !reflect.DeepEqual(fr, sr) {
+		t.Fatalf("record %q: fast %+v, strict %+v", data, fr, sr)
+	}
+}
+
+// FuzzFastDecodeChange: decoding with the fast scanner, which skips the second
+// validation of values, accepts and refuses exactly what the strict decoder does.
+func FuzzFastDecodeChange(f *testing.F) {
+	rec := `{"id":"0190a5b2-7c3d-7e4f-8a1b-000000000001","template":"tpl-a","version":1,"created":{"t":"0000018f00000001","d":"dev-1"},"created_by":"ann",` +
+		`"fields":{"a":{"v":"x","s":{"t":"0000018f00000002","d":"dev-2"}},"b":{"v":[1,{"k":"<"}],"s":{"t":"0000018f00000002","d":"dev-2"}}}}`
+	chg := `{"id":"0190a5b2-7c3d-7e4f-8a1b-00000000c0de","record":"0190a5b2-7c3d-7e4f-8a1b-000000000001","template":"tpl-a","version":1,` +
+		`"created":{"t":"0000018f00000001","d":"dev-1"},"created_by":"ann","fields":{"a":{"v":12.5,"s":{"t":"0000018f00000002","d":"dev-2"}}},"author":"bob","device":"dev-2"}`
+	for _, s := range []string{rec, chg,
+		strings.Replace(chg, `12.5`, `12.`, 1),         // not JSON, in the fast layout
+		strings.Replace(chg, `12.5`, `[1,}`, 1),        // not JSON, brackets
+		strings.Replace(chg, `"bob"`, "\"b\xffb\"", 1), // invalid UTF-8
+		strings.Replace(chg, `12.5`, `"<\u00e9>"`, 1),  // escapes to compact
+		strings.Replace(rec, `"x"`, `tru`, 1),          // a bad literal
+		strings.Replace(rec, `"x"`, `"x","v":1`, 1),    // a duplicate key
+		strings.Replace(chg, `12.5`, `{"a":1 }`, 1),    // white space
+		strings.Replace(chg, `"a":{"v"`, `"_status":{"v"`, 1),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { decodeAgree(t, data) })
 }

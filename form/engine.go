@@ -588,6 +588,22 @@ func (f *Form) Problem(key string) (FieldError, bool) {
 	return FieldError{}, false
 }
 
+// CanRefuse reports whether Form.Check can find a problem in any values of the
+// template: some field holding a value may be required or has a constraint. When it
+// is false, every form of the template passes Check, and a submitted record need not
+// be checked.
+func (t *Template) CanRefuse() bool {
+	for _, fl := range t.all {
+		if !fl.HoldsValue() {
+			continue
+		}
+		if fl.Constraint != "" || fl.exprs.constraint != nil || fl.Asked() && fl.Required.Set() && (fl.Required.Expr != "" || fl.Required.Const) {
+			return true
+		}
+	}
+	return false
+}
+
 // Check returns every problem of the form as a submitted record must not have them:
 // a *ValidationError in the form's order, or nil.
 func (f *Form) Check() error {

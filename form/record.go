@@ -261,8 +261,15 @@ func (r *Record) Rev() string {
 
 // DecodeRecord reads a record's encoding and checks its structure (not its values
 // against a template; that needs the template).
-func DecodeRecord(data []byte) (Record, error) {
-	r, err := fastRecord(data)
+func DecodeRecord(data []byte) (Record, error) { return decodeRecord(data, true) }
+
+// decodeRecord is DecodeRecord; without fast, it reads with the strict decoder only.
+func decodeRecord(data []byte, fast bool) (Record, error) {
+	var r Record
+	err := errNotCanonical
+	if fast {
+		r, err = fastRecord(data)
+	}
 	if err != nil {
 		r = Record{}
 		if err := strictDecode(data, &r); err != nil {
@@ -270,15 +277,24 @@ func DecodeRecord(data []byte) (Record, error) {
 		}
 	}
 	compactValues(r.Fields)
-	if err := r.CheckShape(); err != nil {
+	// The fast scanner checked every value as JSON (compacting keeps it JSON): the
+	// shape check need not parse them again.
+	if err := r.checkShape(err != nil); err != nil {
 		return Record{}, fmt.Errorf("decode record: %w", err)
 	}
 	return r, nil
 }
 
 // DecodeChange reads a change's encoding and checks its structure.
-func DecodeChange(data []byte) (Change, error) {
-	c, err := fastChange(data)
+func DecodeChange(data []byte) (Change, error) { return decodeChange(data, true) }
+
+// decodeChange is DecodeChange; without fast, it reads with the strict decoder only.
+func decodeChange(data []byte, fast bool) (Change, error) {
+	var c Change
+	err := errNotCanonical
+	if fast {
+		c, err = fastChange(data)
+	}
 	if err != nil {
 		c = Change{}
 		if err := strictDecode(data, &c); err != nil {
@@ -290,7 +306,8 @@ func DecodeChange(data []byte) (Change, error) {
 	}
 	compactValues(c.Fields)
 	r := c.AsRecord()
-	if err := r.CheckShape(); err != nil {
+	// As in decodeRecord: values the fast scanner read are JSON already.
+	if err := r.checkShape(err != nil); err != nil {
 		return Change{}, fmt.Errorf("decode change %s: %w", c.ID, err)
 	}
 	if !validDevice(c.Device) || len(c.Author) > 256 {

@@ -261,6 +261,138 @@ func IsEmpty(v json.RawMessage) bool {
 // canonical checks a value against the field's type and rules and returns its one
 // canonical encoding. Null is always allowed: it clears the field.
 func (f *Field) canonical(raw json.RawMessage) (json.RawMessage, error) {
+	if v, ok := f.canonicalAlready(raw); ok {
+		return v, nil
+	}
+	return f.canonicalSlow(raw)
+}
+
+// canonicalAlready returns raw when it is a valid value of the field, already in its
+// canonical encoding, found without parsing it into a Go value or allocating: the
+// common case of a record written by a replica. It returns false whenever it is not
+// sure; canonicalSlow then decides (and words every error).
+func (f *Field) canonicalAlready(raw json.RawMessage) (json.RawMessage, bool) {
+	if len(raw) == 0 || len(raw) > MaxValueBytes {
+		return nil, false
+	}
+	switch f.Type {
+	case TypeText, TypeMultiline, TypeBarcode, TypeHidden, TypeCalculate:
+		in, ok := plainASCIIString(raw)
+		// No line breaks (no control characters at all); every character a byte.
+		if !ok || len(in) > MaxTextLength || f.MaxLength != nil && len(in) > *f.MaxLength ||
+			f.MinLength != nil && len(in) < *f.MinLength && len(in) > 0 || f.re != nil && len(in) > 0 && !f.re.Match(in) {
+			return nil, false
+		}
+		return raw, true
+	case TypeChoice:
+		in, ok := plainASCIIString(raw)
+		if !ok {
+			return nil, false
+		}
+		if f.list != nil {
+			_, ok = f.list.index[string(in)]
+		} else {
+			_, ok = f.options[string(in)]
+		}
+		return raw, ok
+	case TypeYesNo:
+		return raw, string(raw) == "true" || string(raw) == "false"
+	case TypeInteger:
+		// -?[1-9][0-9]* or 0, short enough not to overflow: strconv.AppendInt's form.
+		neg := raw[0] == '-'
+		digits := raw
+		if neg {
+			digits = raw[1:]
+		}
+		if len(digits) == 0 || len(digits) > 15 || digits[0] == '0' && (len(digits) > 1 || neg) {
+			return nil, false
+		}
+		var n int64
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				return nil, false
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if neg {
+			n = -n
+		}
+		return raw, f.rangeHolds(float64(n))
+	case TypeDecimal:
+		if len(raw) > 32 || !validNumber(raw) {
+			return nil, false
+		}
+		n, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(n, 0) || !f.rangeHolds(n) {
+			return nil, false
+		}
+		if n == 0 {
+			n = 0 // -0 is 0
+		}
+		var buf [40]byte
+		return raw, bytes.Equal(appendFloat(buf[:0], n), raw)
+	case TypeDate:
+		t, ok := plainDate(raw)
+		return raw, ok && f.rangeHolds(float64(t.Unix()))
+	case TypeDateTime:
+		in, ok := plainASCIIString(raw)
+		if !ok || len(in) > 64 {
+			return nil, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, string(in))
+		if err != nil || !f.rangeHolds(dateTimeOrdinal(t)) {
+			return nil, false
+		}
+		var buf [64]byte
+		return raw, bytes.Equal(t.AppendFormat(buf[:0], time.RFC3339Nano), in)
+	}
+	return nil, false
+}
+
+// rangeHolds reports whether checkRange passes n.
+func (f *Field) rangeHolds(n float64) bool {
+	return !(f.min.set && n < f.min.n) && !(f.max.set && n > f.max.n)
+}
+
+// plainASCIIString returns the characters of a JSON string of printable ASCII that
+// needs no escape in the canonical encoding (no quote, backslash or HTML character).
+func plainASCIIString(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return nil, false
+		}
+	}
+	return in, true
+}
+
+// plainDate reads "YYYY-MM-DD" as time.Parse(dateLayout) does, for a real date only.
+func plainDate(raw []byte) (time.Time, bool) {
+	if len(raw) != 12 || raw[0] != '"' || raw[11] != '"' || raw[5] != '-' || raw[8] != '-' {
+		return time.Time{}, false
+	}
+	num := func(b []byte) int {
+		n := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	y, m, d := num(raw[1:5]), num(raw[6:8]), num(raw[9:11])
+	if y < 0 || m < 1 || m > 12 || d < 1 || d > 28 && time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC).Day() != d {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
+}
+
+// canonicalSlow is canonical for any input.
+func (f *Field) canonicalSlow(raw json.RawMessage) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > MaxValueBytes {
 		return nil, fieldErr(f, "size", "value of %d bytes is over the limit of %d", len(raw), MaxValueBytes)

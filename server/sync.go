@@ -39,19 +39,19 @@ type pushBody struct {
 // the ledger moves to the highest sequence in the batch, rejected ones included (they
 // will not come again), after the changes are committed.
 func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
-	var req pushBody
-	if err := decodeJSON(r, &req); err != nil {
+	data, err := readBody(r)
+	if err != nil {
 		return nil, err
 	}
-	if len(req.Changes) > wire.MaxPushChanges {
-		return nil, tooLarge("push of %d changes; at most %d a batch", len(req.Changes), wire.MaxPushChanges)
+	req, decoded, errs, err := decodePush(data)
+	if err != nil {
+		return nil, err
 	}
 	results := make([]wire.PushResult, len(req.Changes))
 	changes := make([]form.Change, 0, len(req.Changes))
 	index := make([]int, 0, len(req.Changes)) // changes[k] is results[index[k]]
 	seen := make(map[string]bool, len(req.Changes))
 	var maxSeq uint64
-	decoded, errs := decodeChanges(req.Changes)
 	for i, it := range req.Changes {
 		maxSeq = max(maxSeq, it.Seq)
 		res := &results[i]

@@ -441,7 +441,9 @@ func (a *applier) check(it *incoming, merged form.Record, who Attribution) error
 // checkSubmittedRecord checks one record that is submitted and not deleted against its
 // template; others pass.
 func checkSubmittedRecord(s *Store, tpl *form.Template, rec form.Record, actor string) error {
-	if tpl == nil || rec.Status() != form.StatusSubmitted || rec.Deleted() {
+	// A template without required answers or constraints passes every record: no
+	// form to build.
+	if tpl == nil || rec.Status() != form.StatusSubmitted || rec.Deleted() || !tpl.CanRefuse() {
 		return nil
 	}
 	if err := tpl.NewForm(rec.Values(), s.formContext(rec.ID, actor)).Check(); err != nil {
