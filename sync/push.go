@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldforms/fieldforms/form"
@@ -26,6 +27,14 @@ const (
 	// wire.MaxBodyBytes.
 	pushBatchBytes = 8 << 20
 )
+
+// pushFigures are what the rebuilds in this process measured, for benchmarks: time
+// spent reading and writing bodies, time waiting for answers (the server busy, the
+// device with nothing more to send), time with nothing ready to send (the server
+// waiting for the device), and batches sent.
+var pushFigures struct {
+	read, waitAnswer, waitRead, batches atomic.Int64
+}
 
 // pushBatchRecords is the records in a batch: twice the replicator's BatchChanges
 // (1,000 by default), at most wire.MaxPushChanges.
@@ -122,7 +131,11 @@ func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, r
 	}
 	done := 0
 	handle := func(f flight) error {
+		t0 := time.Now()
 		a := <-f.done
+		pushFigures.waitAnswer.Add(int64(time.Since(t0)))
+		pushFigures.read.Add(int64(f.b.read))
+		pushFigures.batches.Add(1)
 		if a.err != nil {
 			return a.err
 		}
@@ -136,7 +149,15 @@ func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, r
 		})
 		return nil
 	}
-	for b := range batches {
+	for {
+		t0 := time.Now()
+		b, ok := <-batches
+		if len(queue) > 0 {
+			pushFigures.waitRead.Add(int64(time.Since(t0)))
+		}
+		if !ok {
+			break
+		}
 		if len(queue) == pushInFlight {
 			f := queue[0]
 			queue = queue[1:]
