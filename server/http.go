@@ -20,6 +20,7 @@ import (
 
 	"github.com/fieldforms/fieldforms/store"
 	"github.com/fieldforms/fieldforms/sync/wire"
+	"github.com/klauspost/compress/s2"
 )
 
 // apiError is a failed call: an HTTP status and the wire error body.
@@ -442,34 +443,55 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Add("Vary", "Accept-Encoding")
-	if len(data) > gzipAbove && acceptsGzip(r) {
-		h.Set("Content-Encoding", "gzip")
-		w.WriteHeader(status)
-		zw := gzipPool.Get().(*gzip.Writer)
-		zw.Reset(w)
-		zw.Write(data)
-		zw.Close()
-		zw.Reset(io.Discard)
-		gzipPool.Put(zw)
-		return
+	// The encodings this server reads in request bodies (RFC 9110 §12.5.3): a client
+	// that sees s2 here sends s2.
+	h.Set("Accept-Encoding", wire.RequestEncodings)
+	if len(data) > gzipAbove {
+		switch responseEncoding(r) {
+		case "s2":
+			h.Set("Content-Encoding", "s2")
+			data = s2.Encode(nil, data)
+		case "gzip":
+			h.Set("Content-Encoding", "gzip")
+			w.WriteHeader(status)
+			zw := gzipPool.Get().(*gzip.Writer)
+			zw.Reset(w)
+			zw.Write(data)
+			zw.Close()
+			zw.Reset(io.Discard)
+			gzipPool.Put(zw)
+			return
+		}
 	}
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(status)
 	w.Write(data)
 }
 
-func acceptsGzip(r *http.Request) bool {
+// responseEncoding picks the answer's encoding from the request's Accept-Encoding:
+// s2 when the client accepts it (cheapest to make and to read), else gzip, else none.
+func responseEncoding(r *http.Request) string {
+	gz := false
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
 		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(params, " ", "") != "q=0" {
-			return true
+		if strings.ReplaceAll(params, " ", "") == "q=0" {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(enc)) {
+		case "s2":
+			return "s2"
+		case "gzip":
+			gz = true
 		}
 	}
-	return false
+	if gz {
+		return "gzip"
+	}
+	return ""
 }
 
-// readBody reads a request body, decompressing gzip, and refuses more than
-// wire.MaxBodyBytes (after decompression) with 413.
+// readBody reads a request body, decompressing gzip or s2 (one block), and refuses
+// more than wire.MaxBodyBytes (after decompression) with 413.
 func readBody(r *http.Request) ([]byte, error) {
 	body := io.Reader(http.MaxBytesReader(nil, r.Body, wire.MaxBodyBytes+1))
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -481,8 +503,10 @@ func readBody(r *http.Request) ([]byte, error) {
 		}
 		defer zr.Close()
 		body = zr
+	case "s2":
+		return readS2(body)
 	default:
-		return nil, errorf(http.StatusUnsupportedMediaType, wire.CodeBadRequest, "request body: Content-Encoding %q is not supported; use gzip or none", enc)
+		return nil, errorf(http.StatusUnsupportedMediaType, wire.CodeBadRequest, "request body: Content-Encoding %q is not supported; use s2, gzip or none", enc)
 	}
 	data, err := io.ReadAll(io.LimitReader(body, wire.MaxBodyBytes+1))
 	if err != nil {
@@ -490,6 +514,27 @@ func readBody(r *http.Request) ([]byte, error) {
 	}
 	if len(data) > wire.MaxBodyBytes {
 		return nil, tooLarge("request body over %d bytes", wire.MaxBodyBytes)
+	}
+	return data, nil
+}
+
+// readS2 reads an s2 block: its length comes first, so a body that would inflate
+// past the limit is refused before anything is allocated for it.
+func readS2(body io.Reader) ([]byte, error) {
+	comp, err := io.ReadAll(body)
+	if err != nil {
+		return nil, sizeOr(err, badRequest("request body: %v", err))
+	}
+	n, err := s2.DecodedLen(comp)
+	if err != nil {
+		return nil, badRequest("request body: not valid s2: %v", err)
+	}
+	if n > wire.MaxBodyBytes {
+		return nil, tooLarge("request body over %d bytes", wire.MaxBodyBytes)
+	}
+	data, err := s2.Decode(nil, comp)
+	if err != nil {
+		return nil, badRequest("request body: not valid s2: %v", err)
 	}
 	return data, nil
 }

@@ -14,14 +14,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldforms/fieldforms/sync/wire"
+	"github.com/klauspost/compress/s2"
 )
 
 // Credential is what enrolment leaves on a device.
@@ -69,6 +72,13 @@ type Client struct {
 	now      func() time.Time
 	clock    gosync.Mutex
 	offset   clockReading
+	// s2 is set once a server answer listed s2 among the request encodings it reads
+	// (wire.RequestEncodings); until then request bodies are gzip, which every
+	// server reads.
+	s2 atomic.Bool
+	// loopback: the server is on this machine, where compressing costs more CPU
+	// than the bytes it saves on the wire.
+	loopback bool
 }
 
 // ClientOptions tune a Client; the zero value is fine.
@@ -155,38 +165,51 @@ func NewClient(cred Credential, opts ClientOptions) (*Client, error) {
 			MaxIdleConnsPerHost: 4,
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 15 * time.Second,
-			// Responses are gzip-compressed by the server when asked; the transport
-			// asks and decompresses by itself.
+			// Do asks for compressed answers (s2 or gzip) and decompresses them.
 		}
 	}
-	return &Client{base: u, token: cred.Token, admin: cred.Admin, log: opts.Logger, now: opts.Now,
+	return &Client{base: u, token: cred.Token, admin: cred.Admin, log: opts.Logger, now: opts.Now, loopback: isLoopback(u.Hostname()),
 		http: &http.Client{Transport: tr, Timeout: opts.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 
-// gzipAbove: request bodies larger than this are compressed.
-const gzipAbove = 8 << 10
+// compressAbove: request bodies larger than this are compressed.
+const compressAbove = 8 << 10
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // Do sends in (nil for none) as JSON and decodes the answer into out (nil to discard).
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, in, out any) (wire.Server, error) {
+	var b []byte
+	if in != nil {
+		var err error
+		if b, err = json.Marshal(in); err != nil {
+			return wire.Server{}, fmt.Errorf("%s %s: encode: %w", method, path, err)
+		}
+	}
+	return c.DoJSON(ctx, method, path, query, b, out)
+}
+
+// DoJSON is Do with the request body already encoded as JSON (nil for none): for
+// callers that write a body's bytes themselves.
+func (c *Client) DoJSON(ctx context.Context, method, path string, query url.Values, in []byte, out any) (wire.Server, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = query.Encode()
 	var body io.Reader
 	var enc string
-	var size int
+	size := len(in)
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return wire.Server{}, fmt.Errorf("%s %s: encode: %w", method, path, err)
-		}
-		size = len(b)
-		if len(b) > gzipAbove {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-			zw.Write(b)
-			zw.Close()
-			b, enc = buf.Bytes(), "gzip"
+		b := in
+		if len(b) > compressAbove {
+			b, enc = c.compress(b)
 		}
 		body = bytes.NewReader(b)
 	}
@@ -200,6 +223,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 			req.Header.Set("Content-Encoding", enc)
 		}
 	}
+	req.Header.Set("Accept-Encoding", "s2, gzip")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -211,9 +235,10 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	}
 	defer resp.Body.Close()
 	c.noteClock(sent, c.now(), resp.Header.Get("Date"))
+	c.noteEncodings(resp.Header)
 	srv := serverFromHeaders(resp.Header)
-	c.log.Debug("call", "method", method, "path", path, "status", resp.StatusCode, "bytes", size, "took", time.Since(t0))
-	data, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxBodyBytes+1))
+	c.log.Debug("call", "method", method, "path", path, "status", resp.StatusCode, "bytes", size, "encoding", enc, "took", time.Since(t0))
+	data, err := readAnswer(resp)
 	if err != nil {
 		return srv, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
@@ -244,6 +269,74 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		}
 	}
 	return srv, nil
+}
+
+// compress encodes a request body as the server reads best: s2 once it said it
+// reads s2, else gzip; nothing for a server on this machine.
+func (c *Client) compress(b []byte) ([]byte, string) {
+	switch {
+	case c.loopback && sendPlainToLoopback:
+		return b, ""
+	case c.s2.Load():
+		return s2.Encode(nil, b), "s2"
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes(), "gzip"
+}
+
+// sendPlainToLoopback: see Client.loopback.
+var sendPlainToLoopback = true
+
+// noteEncodings remembers whether the server reads s2 request bodies.
+func (c *Client) noteEncodings(h http.Header) {
+	for _, v := range h.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(enc), "s2") && strings.ReplaceAll(params, " ", "") != "q=0" {
+				c.s2.Store(true)
+				return
+			}
+		}
+	}
+}
+
+// readAnswer reads a response body, decompressing s2 or gzip, and refuses an answer
+// larger than wire.MaxBodyBytes (after decompression) with an error.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	body := io.LimitReader(resp.Body, wire.MaxBodyBytes+1)
+	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, fmt.Errorf("not valid gzip: %w", err)
+		}
+		defer zr.Close()
+		body = io.LimitReader(zr, wire.MaxBodyBytes+1)
+	case "s2":
+		comp, err := io.ReadAll(body)
+		if err != nil {
+			return nil, err
+		}
+		n, err := s2.DecodedLen(comp)
+		if err != nil {
+			return nil, fmt.Errorf("not valid s2: %w", err)
+		}
+		if n > wire.MaxBodyBytes {
+			return nil, fmt.Errorf("answer of %d bytes, over %d", n, wire.MaxBodyBytes)
+		}
+		out, err := s2.Decode(nil, comp)
+		if err != nil {
+			return nil, fmt.Errorf("not valid s2: %w", err)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("answer in unknown encoding %q", enc)
+	}
+	return io.ReadAll(body)
 }
 
 func serverFromHeaders(h http.Header) wire.Server {

@@ -32,6 +32,16 @@
 // checkpoint stays as evidence and records keep syncing; a new epoch starts a new
 // chain and is reported as a restore.
 //
+// A rebuild (reconcile, Reseed) sends the records the server lacks as stored: their
+// canonical bytes, checked against their revs, are spliced into changes and into the
+// push body without decoding them, and a few batches are on the wire while the next
+// are read (push.go). Request bodies are compressed as the server reads best: s2 to
+// a server that lists it in Accept-Encoding, gzip to one of an earlier release,
+// nothing to a server on this machine, where compressing spends both sides' CPU to
+// save no network (BenchmarkRebuildInProcess, 20,000 records on 127.0.0.1 on a loaded
+// two-core machine: 5.3 and 13.0 s uncompressed, 7.0 and 11.5 s in s2; within the
+// noise, and the CPU saved is certain). See the wire package.
+//
 // It talks HTTPS only: a credential whose URL is not https is refused, and the only
 // certificates trusted are the system's roots and, for a self-signed server, the one
 // certificate the enrolment code carried.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldforms/fieldforms/internal/benchdata"
+	"github.com/fieldforms/fieldforms/sync"
 )
 
 // BenchmarkRebuildInProcess runs a device's rebuild of an empty server with both in
@@ -43,6 +44,11 @@ func BenchmarkRebuildInProcess(b *testing.B) {
 	}
 	recs = nil
 	c.wipeData(b)
+	if os.Getenv("FIELDFORMS_BENCH_LOOPBACK_COMPRESS") != "" {
+		// Compress request bodies to 127.0.0.1 as to any other server, to compare.
+		defer sync.SetPlainToLoopback(sync.SetPlainToLoopback(false))
+	}
+	sync.PushFigures()
 	b.ResetTimer()
 	if f := os.Getenv("FIELDFORMS_CPUPROFILE"); f != "" {
 		out, err := os.Create(f)
@@ -60,5 +66,10 @@ func BenchmarkRebuildInProcess(b *testing.B) {
 	el := time.Since(t0)
 	b.StopTimer()
 	fmt.Printf("rebuild_inprocess_%d_s %.4g s\n", n, el.Seconds())
+	read, waitAnswer, waitRead, batches := sync.PushFigures()
+	fmt.Printf("rebuild_push_batches %d batches\n", batches)
+	fmt.Printf("rebuild_push_read_encode_s %.4g s\n", read.Seconds())
+	fmt.Printf("rebuild_push_wait_answers_s %.4g s\n", waitAnswer.Seconds())
+	fmt.Printf("rebuild_push_wait_device_s %.4g s\n", waitRead.Seconds())
 	b.Logf("%+v", rep)
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/fieldforms/fieldforms/form"
 	"github.com/fieldforms/fieldforms/store"
 	"github.com/fieldforms/fieldforms/sync/wire"
 )
@@ -248,50 +247,6 @@ func (r *Replicator) compare(ctx context.Context, a wire.RangeAnswer, toPush, to
 // replica once, and the server writes them in key order too.
 func keys(m map[string]bool) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// pushRecords sends whole records as changes: the server merges them like any
-// change, so pushing what it already has is harmless. It reads them in bounded
-// batches and gives the replica's pages back after each (store.ReleaseMapped), so
-// a device rebuilding a server holds one batch of the file, not all of it.
-func (r *Replicator) pushRecords(ctx context.Context, c *Client, ids []string, rep *Report) error {
-	total := len(ids)
-	m := newMeter("sending records to the server", total, nil)
-	for done := 0; done < total; {
-		n := min(r.opts.BatchChanges*2, total-done)
-		recs, err := r.st.GetMany(ctx, ids[done:done+n])
-		if err != nil {
-			return err
-		}
-		req := wire.PushRequest{Changes: make([]wire.PushChange, len(recs))}
-		for i, rec := range recs {
-			req.Changes[i] = wire.PushChange{Change: form.ChangeFrom(form.NewID(), rec, r.cred.User, r.st.Device())}
-		}
-		var resp wire.PushResponse
-		if _, err := c.Do(ctx, http.MethodPost, "/v1/push", nil, req, &resp); err != nil {
-			return err
-		}
-		for i, res := range resp.Results {
-			if res.Status == wire.StatusApplied {
-				rep.RecordsAppliedByReconcile++
-			}
-			if res.Status == wire.StatusRejected && i < len(recs) {
-				r.log.Warn("server refused a record while rebuilding", "record", recs[i].ID, "code", res.Code, "reason", res.Message)
-				if res.Code == wire.CodePurged {
-					if err := r.refusedAsPurged(ctx, recs[i].ID); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		done += n
-		rep.RecordsPushedByReconcile += len(recs)
-		r.releaseMapped()
-		r.update(func(s *Status) {
-			s.Progress = m.at(done)
-		})
-	}
-	return nil
 }
 
 // fetch gets records by ID and merges them.

@@ -4,8 +4,24 @@
 //
 // # Transport
 //
-// HTTPS only, TLS 1.2 or later; JSON bodies, which may be gzip-compressed
-// (Content-Encoding: gzip) in both directions. Every call but enrolment, health and
+// HTTPS only, TLS 1.2 or later; JSON bodies, which may be compressed in both
+// directions (Content-Encoding), with a limit of MaxBodyBytes after decompression.
+//
+// Request bodies: every server answer carries an Accept-Encoding header (RFC 9110
+// §12.5.3) listing the encodings it reads in request bodies, RequestEncodings: "s2"
+// (one block of the s2 block format of github.com/klauspost/compress/s2, not its
+// framed stream: the block states its decompressed length first, so a server refuses
+// an oversized body before inflating it) and "gzip". A client that saw s2 listed
+// sends s2; one that did not (a server of an earlier release sends no such header)
+// sends gzip, which every server reads. A body that inflates past MaxBodyBytes is
+// refused with 413 too_large; a body that is not valid in its encoding with 400
+// bad_request; an encoding the server does not list with 415.
+//
+// Answers: a client lists what it reads in Accept-Encoding ("s2, gzip"); the server
+// prefers s2, then gzip, and compresses answers over 1 KiB. A client of an earlier
+// release asks for gzip only and gets gzip.
+//
+// Every call but enrolment, health and
 // metrics carries "Authorization: Bearer <token>", the credential enrolment returned.
 //
 // Every authenticated response carries the tenant's epoch and the server's ledger
@@ -149,6 +165,10 @@ const (
 	HeaderTemplates    = "Fieldforms-Templates"
 	HeaderRequestID    = "Fieldforms-Request-Id"
 )
+
+// RequestEncodings is what a server lists in its answers' Accept-Encoding header:
+// the encodings it reads in request bodies, the one it prefers first.
+const RequestEncodings = "s2, gzip"
 
 // Limits. A server refuses a body or batch over them with 413 too_large.
 const (
