@@ -15,8 +15,9 @@ import (
 // Sharing a rebuild (POST /v1/claim; see the wire package's doc): the records a
 // reconcile found the server lacks are sent in ranges, each only after the server
 // says to, so devices rebuilding one server at once each send part of it.
-// A range holds at least two push batches (Options.BatchChanges), so sharing costs
-// a lone device few extra pushes; there are at most shareRanges.
+// A range holds at least four push batches (pushBatchRecords), so a lone device
+// keeps its pushes in flight (pushInFlight) across most of each range and makes few
+// extra requests; there are at most shareRanges.
 const (
 	shareRanges  = 64
 	sharePollMin = 20 * time.Millisecond
@@ -42,7 +43,7 @@ func (r *Replicator) sendShared(ctx context.Context, c *Client, ids []string, re
 		return res, nil
 	}
 	before := rep.RecordsAppliedByReconcile
-	minRange := 2 * r.opts.BatchChanges
+	minRange := 4 * r.pushBatchRecords()
 	n := min(shareRanges, (len(ids)+minRange-1)/minRange)
 	chunks := make([][]string, n)
 	ranges := make([]store.Range, n)
