@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,13 +20,39 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// A frame is what one save journals: everything it changes, applied atomically.
+// A frame is what one save or one merged batch journals: everything it changes,
+// applied atomically. A merged batch (ApplyChanges, ApplyRecords) carries its merged
+// records, the change IDs it applied and its one audit entry; frames of the previous
+// release (a save's only) have neither and replay as they did.
 type frame struct {
 	LSN     uint64        `json:"lsn"`
 	Records []form.Record `json:"records,omitempty"`
 	Outbox  []OutboxItem  `json:"outbox,omitempty"`
 	Audit   []AuditEntry  `json:"audit,omitempty"`
 	Clock   form.HLC      `json:"clock"`
+	// Changes are the change IDs a merged batch applied.
+	Changes []string `json:"changes,omitempty"`
+	// Batch is a merged batch's audit entry.
+	Batch *batchAudit `json:"batch,omitempty"`
+
+	// pre holds, for the applier in this process, each record's encoding made while
+	// merging (nil for a record to encode again); never journalled.
+	pre []*preEncoded
+}
+
+// batchAudit is a merged batch's one audit entry, stored by reference (auditformat.go).
+type batchAudit struct {
+	Seq   uint64       `json:"seq"`
+	Time  time.Time    `json:"time"`
+	Items []AuditEntry `json:"items"`
+}
+
+// preEncoded is a record as putEncoded writes it.
+type preEncoded struct {
+	stored []byte
+	sum    [32]byte
+	terms  []string
+	title  string
 }
 
 // journal is a file of frames that is reused rather than grown: it is filled with
@@ -286,6 +314,8 @@ const journalLimit = 2 << 20
 const (
 	applyDelay = 20 * time.Millisecond
 	applyBatch = 512
+	// applyRecords bounds the records one transaction of the applier writes.
+	applyRecords = 20000
 )
 
 // applier moves journalled frames into bbolt in batches, in order.
@@ -314,6 +344,14 @@ func (s *Store) applier() {
 			s.amu.Lock()
 		}
 		batch := s.queue
+		// Merged batches bring many records a frame: a transaction takes frames up to
+		// applyRecords records (at least one frame).
+		for n, recs := 0, 0; n < len(batch); n++ {
+			if recs += len(batch[n].Records); recs > applyRecords && n > 0 {
+				batch = batch[:n]
+				break
+			}
+		}
 		s.amu.Unlock()
 
 		if hold := applyHold.Load(); hold != nil {
@@ -366,25 +404,30 @@ func (s *Store) applier() {
 	}
 }
 
-// trimJournal empties a large journal when the applier has caught up. It takes the
-// writer, so no save appends meanwhile.
+// trimJournal forgets the writer's copies of what is applied and empties a large
+// journal when the applier has caught up. It takes the writer, so no save appends
+// meanwhile.
 func (s *Store) trimJournal() {
 	if !s.wmu.TryLock() {
 		return
 	}
 	defer s.wmu.Unlock()
 	s.amu.Lock()
-	idle := s.applied == s.written
+	applied := s.applied
+	idle := applied == s.written
 	s.amu.Unlock()
-	if !idle {
-		return
-	}
+	// A record or change ID applied is in bbolt, where the writer reads it now.
 	for id, d := range s.dirty {
-		if d.lsn <= s.applied {
+		if d.lsn <= applied {
 			delete(s.dirty, id)
 		}
 	}
-	if s.journal.size < journalLimit {
+	for id, lsn := range s.dirtyChanges {
+		if lsn <= applied {
+			delete(s.dirtyChanges, id)
+		}
+	}
+	if !idle || s.journal.size < journalLimit {
 		return
 	}
 	if err := s.journal.reset(); err != nil {
@@ -393,16 +436,47 @@ func (s *Store) trimJournal() {
 }
 
 // applyFrames writes frames into bbolt: records with their indexes, outbox entries,
-// audit entries, and the LSN reached. It is idempotent, as replay needs.
+// audit entries, applied change IDs and the LSN reached, in one search segment. The
+// records of all the frames are written once each (a record's last state) in key
+// order, so the transaction walks bbolt's pages in order. It is idempotent, as replay
+// needs.
 func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 	var seg segmentBuilder
 	var clock form.HLC
+	type put struct {
+		rec *form.Record
+		pre *preEncoded
+	}
+	at := map[string]int{}
+	var puts []put
 	for _, fr := range frames {
 		for i := range fr.Records {
-			if err := s.putRecord(tx, &fr.Records[i], &seg); err != nil {
-				return err
+			p := put{rec: &fr.Records[i]}
+			if i < len(fr.pre) {
+				p.pre = fr.pre[i]
 			}
+			if k, ok := at[p.rec.ID]; ok {
+				puts[k] = p
+				continue
+			}
+			at[p.rec.ID] = len(puts)
+			puts = append(puts, p)
 		}
+	}
+	slices.SortFunc(puts, func(a, b put) int { return strings.Compare(a.rec.ID, b.rec.ID) })
+	for _, p := range puts {
+		var err error
+		if p.pre != nil {
+			err = s.putEncoded(tx, p.rec, p.pre.stored, p.pre.sum, p.pre.terms, p.pre.title, &seg)
+		} else {
+			err = s.putRecord(tx, p.rec, &seg)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	seen := tx.Bucket(bucketApplied)
+	for _, fr := range frames {
 		for _, o := range fr.Outbox {
 			b, err := json.Marshal(o.Change)
 			if err != nil {
@@ -421,6 +495,21 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 			}
 			if err := putAudit(tx, e); err != nil {
 				return err
+			}
+		}
+		if b := fr.Batch; b != nil && len(b.Items) > 0 {
+			canon, spans := encodeV2(b.Seq, b.Time, b.Items)
+			records := make([]string, len(b.Items))
+			for i := range b.Items {
+				records[i] = b.Items[i].Record
+			}
+			if err := putAuditStored(tx, b.Seq, storeAuditValue(canon), canon, records, spans); err != nil {
+				return err
+			}
+		}
+		for _, id := range fr.Changes {
+			if err := seen.Put([]byte(id), nil); err != nil {
+				return fmt.Errorf("applied changes: %w", err)
 			}
 		}
 		if fr.Clock > clock {

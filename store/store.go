@@ -110,7 +110,10 @@ type Store struct {
 	nextAudit uint64
 	lastHash  string
 	dirty     map[string]dirtyRecord // records saved but not yet applied
-	savedHLC  form.HLC
+	// Change IDs of merged batches journalled but not yet applied, with their LSN:
+	// duplicates as much as those in bucketApplied.
+	dirtyChanges map[string]uint64
+	savedHLC     form.HLC
 
 	// The applier.
 	amu      sync.Mutex
@@ -182,12 +185,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, db: db, bopts: opts, log: opts.Logger, now: opts.Now, advice: opts.DamageAdvice,
-		clock:     form.NewClock(opts.Now),
-		dirty:     map[string]dirtyRecord{},
-		templates: map[form.TemplateKey]*form.Template{},
-		done:      make(chan struct{}),
-		urgent:    make(chan struct{}, 1),
-		cps:       checkpoints{cp: opts.Checkpoint, every: opts.CheckpointEvery},
+		clock:        form.NewClock(opts.Now),
+		dirty:        map[string]dirtyRecord{},
+		dirtyChanges: map[string]uint64{},
+		templates:    map[form.TemplateKey]*form.Template{},
+		done:         make(chan struct{}),
+		urgent:       make(chan struct{}, 1),
+		cps:          checkpoints{cp: opts.Checkpoint, every: opts.CheckpointEvery},
 	}
 	if s.cps.every == 0 {
 		s.cps.every = 5 * time.Second
