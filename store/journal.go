@@ -45,14 +45,20 @@ type batchAudit struct {
 	Seq   uint64       `json:"seq"`
 	Time  time.Time    `json:"time"`
 	Items []AuditEntry `json:"items"`
+
+	// As the trail stores it (a compact frame journals these, not Items).
+	canon   []byte
+	spans   []itemSpan
+	records []string
 }
 
 // preEncoded is a record as putEncoded writes it.
 type preEncoded struct {
-	stored []byte
-	sum    [32]byte
-	terms  []string
-	title  string
+	stored  []byte
+	sum     [32]byte
+	terms   []string
+	title   string
+	noTerms bool // terms and title are still to be made
 }
 
 // journal is a file of frames that is reused rather than grown: it is filled with
@@ -218,11 +224,11 @@ func readFrame(b []byte, gen uint64) (*frame, int, error) {
 	if crc32.Checksum(b[8:frameHeaderLen+n], castagnoli) != binary.LittleEndian.Uint32(b[4:]) || g != gen {
 		return nil, 0, errors.New("checksum mismatch")
 	}
-	var fr frame
-	if err := json.Unmarshal(b[frameHeaderLen:frameHeaderLen+n], &fr); err != nil {
+	fr, err := decodeFrame(b[frameHeaderLen : frameHeaderLen+n])
+	if err != nil {
 		return nil, 0, fmt.Errorf("entry: %w", err)
 	}
-	return &fr, frameHeaderLen + n, nil
+	return fr, frameHeaderLen + n, nil
 }
 
 func hasAnyData(b []byte) bool {
@@ -466,8 +472,11 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 	slices.SortFunc(puts, func(a, b put) int { return strings.Compare(a.rec.ID, b.rec.ID) })
 	for _, p := range puts {
 		var err error
-		if p.pre != nil {
-			err = s.putEncoded(tx, p.rec, p.pre.stored, p.pre.sum, p.pre.terms, p.pre.title, &seg)
+		if pe := p.pre; pe != nil {
+			if pe.noTerms {
+				pe.terms, pe.title, pe.noTerms = recordTerms(p.rec), s.title(p.rec), false
+			}
+			err = s.putEncoded(tx, p.rec, pe.stored, pe.sum, pe.terms, pe.title, &seg)
 		} else {
 			err = s.putRecord(tx, p.rec, &seg)
 		}
@@ -497,13 +506,9 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 				return err
 			}
 		}
-		if b := fr.Batch; b != nil && len(b.Items) > 0 {
-			canon, spans := encodeV2(b.Seq, b.Time, b.Items)
-			records := make([]string, len(b.Items))
-			for i := range b.Items {
-				records[i] = b.Items[i].Record
-			}
-			if err := putAuditStored(tx, b.Seq, storeAuditValue(canon), canon, records, spans); err != nil {
+		if b := fr.Batch; b != nil && (len(b.Items) > 0 || b.canon != nil) {
+			b.encode()
+			if err := putAuditStored(tx, b.Seq, storeAuditValue(b.canon), b.canon, b.records, b.spans); err != nil {
 				return err
 			}
 		}
@@ -534,7 +539,7 @@ func (s *Store) commitFrame(fr *frame) error {
 		return d
 	}
 	fr.LSN = s.nextLSN
-	payload, err := json.Marshal(fr)
+	payload, err := encodeFrame(fr)
 	if err != nil {
 		return fmt.Errorf("journal: encode: %w", err)
 	}
