@@ -34,6 +34,8 @@ type frame struct {
 	Changes []string `json:"changes,omitempty"`
 	// Batch is a merged batch's audit entry.
 	Batch *batchAudit `json:"batch,omitempty"`
+	// State are keys SetState writes (a nil value deletes).
+	State map[string][]byte `json:"state,omitempty"`
 
 	// pre holds, for the applier in this process, each record's encoding made while
 	// merging (nil for a record to encode again); never journalled.
@@ -443,9 +445,9 @@ func (s *Store) trimJournal() {
 
 // applyFrames writes frames into bbolt: records with their indexes, outbox entries,
 // audit entries, applied change IDs and the LSN reached, in one search segment. The
-// records of all the frames are written once each (a record's last state) in key
-// order, so the transaction walks bbolt's pages in order. It is idempotent, as replay
-// needs.
+// records of all the frames are written once each (a record's last state, in the
+// order of the frames, as the change feed lists them), a frame's in key order so a
+// batch walks bbolt's pages in order. It is idempotent, as replay needs.
 func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 	var seg segmentBuilder
 	var clock form.HLC
@@ -453,35 +455,44 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 		rec *form.Record
 		pre *preEncoded
 	}
-	at := map[string]int{}
+	// A record is written once, at its last state, where the feed puts its last
+	// change; a frame's records in key order.
+	last := map[string]int{}
+	for fi, fr := range frames {
+		for i := range fr.Records {
+			last[fr.Records[i].ID] = fi
+		}
+	}
 	var puts []put
-	for _, fr := range frames {
+	for fi, fr := range frames {
+		puts = puts[:0]
 		for i := range fr.Records {
 			p := put{rec: &fr.Records[i]}
+			if last[p.rec.ID] != fi {
+				continue
+			}
 			if i < len(fr.pre) {
 				p.pre = fr.pre[i]
 			}
-			if k, ok := at[p.rec.ID]; ok {
-				puts[k] = p
-				continue
-			}
-			at[p.rec.ID] = len(puts)
 			puts = append(puts, p)
 		}
-	}
-	slices.SortFunc(puts, func(a, b put) int { return strings.Compare(a.rec.ID, b.rec.ID) })
-	for _, p := range puts {
-		var err error
-		if pe := p.pre; pe != nil {
-			if pe.noTerms {
-				pe.terms, pe.title, pe.noTerms = recordTerms(p.rec), s.title(p.rec), false
+		slices.SortStableFunc(puts, func(a, b put) int { return strings.Compare(a.rec.ID, b.rec.ID) })
+		for k, p := range puts {
+			if k+1 < len(puts) && puts[k+1].rec.ID == p.rec.ID {
+				continue // a frame's own later state of the record follows
 			}
-			err = s.putEncoded(tx, p.rec, pe.stored, pe.sum, pe.terms, pe.title, &seg)
-		} else {
-			err = s.putRecord(tx, p.rec, &seg)
-		}
-		if err != nil {
-			return err
+			var err error
+			if pe := p.pre; pe != nil {
+				if pe.noTerms {
+					pe.terms, pe.title, pe.noTerms = recordTerms(p.rec), s.title(p.rec), false
+				}
+				err = s.putEncoded(tx, p.rec, pe.stored, pe.sum, pe.terms, pe.title, &seg)
+			} else {
+				err = s.putRecord(tx, p.rec, &seg)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	seen := tx.Bucket(bucketApplied)
@@ -515,6 +526,17 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 		for _, id := range fr.Changes {
 			if err := seen.Put([]byte(id), nil); err != nil {
 				return fmt.Errorf("applied changes: %w", err)
+			}
+		}
+		for k, v := range fr.State {
+			var err error
+			if v == nil {
+				err = tx.Bucket(bucketState).Delete([]byte(k))
+			} else {
+				err = tx.Bucket(bucketState).Put([]byte(k), v)
+			}
+			if err != nil {
+				return fmt.Errorf("set state %q: %w", k, err)
 			}
 		}
 		if fr.Clock > clock {

@@ -127,6 +127,9 @@ func TestPushJournalled(t *testing.T) {
 			}
 		}
 	}
+	if err := srv.SetState(ctx, map[string][]byte{"ledger:dev-a": []byte("21")}); err != nil {
+		t.Fatal(err)
+	}
 	journal := read(filepath.Join(base, store.JournalFile))
 	released = true
 	release()
@@ -156,6 +159,9 @@ func TestPushJournalled(t *testing.T) {
 		p, err := s.Search(ctx, store.Query{Text: "edited", Limit: 10})
 		if err != nil || p.Total != 1 {
 			t.Fatalf("search: %d %v", p.Total, err)
+		}
+		if v, err := s.State(ctx, "ledger:dev-a"); err != nil || string(v) != "21" {
+			t.Fatalf("state %q %v, want the journalled 21", v, err)
 		}
 		if res := mustApplyChanges(t, s, all); res[0].Status != store.Duplicate || res[len(res)-1].Status != store.Duplicate {
 			t.Fatalf("a replayed change applied again: %+v", res)
