@@ -19,7 +19,7 @@ AZURITE_BIN := $(CURDIR)/$(AZURITE_DIR)/node_modules/.bin/azurite-blob
 # internal/azurite starts the binary this names; set it to use another one.
 export AZURITE_BLOB ?= $(AZURITE_BIN)
 
-.PHONY: deps apt-deps build run test bench crash robust fmt-check clean
+.PHONY: deps apt-deps build run test bench crash server-crash robust fmt-check clean
 .PHONY: windows wine-test ios-check mingw-deps wine-deps
 
 deps: apt-deps $(AZURITE_STAMP)
@@ -112,6 +112,16 @@ CRASH_CYCLES ?= 1000
 crash: deps
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	if ! FIELDFORMS_CRASH_CYCLES=$(CRASH_CYCLES) FIELDFORMS_CRASH_FIGURES=1 $(GO) test -v -count=1 -timeout 90m -run '^TestCrash$$' ./store > $$tmp/crash.log 2>&1; then \
+		tail -50 $$tmp/crash.log >&2; exit 1; \
+	fi; \
+	$(FIGURES) $$tmp/crash.log
+
+# server-crash kills a server process while a device pushes, SERVER_CRASH_CYCLES
+# times, and prints server_crash_cycles and server_crash_lost_acked.
+SERVER_CRASH_CYCLES ?= 200
+server-crash:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	if ! FIELDFORMS_CRASH_CYCLES=$(SERVER_CRASH_CYCLES) $(GO) test -count=1 -timeout 90m -run '^$$' -bench '^BenchmarkServerCrash$$' -benchtime 1x ./server > $$tmp/crash.log 2>&1; then \
 		tail -50 $$tmp/crash.log >&2; exit 1; \
 	fi; \
 	$(FIGURES) $$tmp/crash.log

@@ -105,13 +105,19 @@ func (s *Store) ApplyChangesWith(ctx context.Context, changes []form.Change, opt
 		a.checkSubmitted = opts.CheckSubmitted
 		seen := tx.Bucket(bucketApplied)
 		inBatch := map[string]bool{}
+		// A change ID is known once journalled: in bbolt, or in a frame the applier has
+		// not written yet.
+		known := func(id string) bool {
+			_, dirty := s.dirtyChanges[id]
+			return dirty || seen.Get([]byte(id)) != nil
+		}
 		for i, c := range changes {
 			results[i].ID = c.ID
 			if !form.ValidID(c.ID) {
 				results[i].Status, results[i].Err = Rejected, fmt.Errorf("change id %q: %w: not a UUID", c.ID, ErrBadInput)
 				continue
 			}
-			if inBatch[c.ID] || seen.Get([]byte(c.ID)) != nil {
+			if inBatch[c.ID] || known(c.ID) {
 				results[i].Status = Duplicate
 				continue
 			}
@@ -129,9 +135,7 @@ func (s *Store) ApplyChangesWith(ctx context.Context, changes []form.Change, opt
 				continue
 			}
 			inBatch[c.ID] = true
-			if err := seen.Put([]byte(c.ID), nil); err != nil {
-				return err
-			}
+			a.changes = append(a.changes, c.ID)
 		}
 		return nil
 	})
@@ -148,17 +152,118 @@ func (s *Store) HasChange(ctx context.Context, id string) (bool, error) {
 	return found, err
 }
 
-// applier carries a batch's state: the index segment being built, and the audit chain
-// and clock positions to restore if the transaction fails.
+// applier carries a batch's state as it is merged: what its frame will journal.
 type applier struct {
 	s              *Store
-	seg            segmentBuilder
+	seg            segmentBuilder // updateBatch's writes to the search index
 	maxClock       form.HLC
 	checkSubmitted bool         // see ApplyOptions
 	audit          []AuditEntry // the batch's record changes: its one audit entry
+	records        []form.Record
+	pre            []*preEncoded  // for records[i]: its encoding, or nil
+	at             map[string]int // record ID → its index in records
+	changes        []string       // change IDs applied
 }
 
+// get is a record's latest state for the batch: merged earlier in the batch, then
+// journalled but not yet applied, then bbolt.
+func (a *applier) get(tx *bolt.Tx, id string) (form.Record, error) {
+	if k, ok := a.at[id]; ok {
+		return a.records[k].Clone(), nil
+	}
+	if d, ok := a.s.dirty[id]; ok {
+		return d.rec.Clone(), nil
+	}
+	return getRecord(tx, id)
+}
+
+// put keeps a record's new state for the batch's frame.
+func (a *applier) put(r form.Record, pre *preEncoded) {
+	if k, ok := a.at[r.ID]; ok {
+		a.records[k], a.pre[k] = r, pre
+		return
+	}
+	if a.at == nil {
+		a.at = map[string]int{}
+	}
+	a.at[r.ID] = len(a.records)
+	a.records = append(a.records, r)
+	a.pre = append(a.pre, pre)
+}
+
+// applyBatch merges a batch against the current state (bbolt, and what is
+// journalled but not yet applied) in a read transaction, and journals the result as
+// one fsynced frame: when it returns nil the batch survives a crash. The applier
+// writes it to bbolt in the background; reads wait for it (barrier).
 func (s *Store) applyBatch(ctx context.Context, items *prepared, fn func(*bolt.Tx, *applier) error) error {
+	timer := applyTimer.Load()
+	t := timer.start()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.amu.Lock()
+	closed, applyErr := s.closed, s.applyErr
+	s.amu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("apply: %w", ErrClosed)
+	case applyErr != nil:
+		return fmt.Errorf("apply: replica: %w", applyErr)
+	}
+	t = timer.mark(stageLock, t)
+	a := &applier{s: s}
+	var clock form.HLC
+	err := s.dbView(func(tx *bolt.Tx) error {
+		t0 := timer.start()
+		if err := fn(tx, a); err != nil {
+			return err
+		}
+		if timer != nil {
+			var waited time.Duration
+			if items != nil {
+				waited = items.waited
+			}
+			timer.ns[stageWait].Add(int64(waited))
+			timer.ns[stageRecords].Add(int64(time.Since(t0) - waited))
+		}
+		clock = form.HLC(getU64(tx.Bucket(bucketMeta), metaClock))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if len(a.records) == 0 && len(a.audit) == 0 && len(a.changes) == 0 && a.maxClock <= clock {
+		_ = s.clock.Observe(a.maxClock)
+		return nil
+	}
+	t1 := timer.start()
+	fr := &frame{Records: a.records, pre: a.pre, Changes: a.changes, Clock: a.maxClock}
+	if len(a.audit) > 0 {
+		fr.Batch = &batchAudit{Seq: s.nextAudit, Time: s.now().UTC(), Items: a.audit}
+	}
+	if err := s.commitFrame(fr); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	timer.mark(stageCommit, t1)
+	if fr.Batch != nil {
+		s.nextAudit++
+	}
+	for _, r := range fr.Records {
+		s.dirty[r.ID] = dirtyRecord{rec: r, lsn: fr.LSN}
+	}
+	for _, id := range fr.Changes {
+		s.dirtyChanges[id] = fr.LSN
+	}
+	// Later local edits must order after everything merged in.
+	_ = s.clock.Observe(a.maxClock)
+	return nil
+}
+
+// updateBatch runs fn in a write transaction of its own once everything journalled
+// is applied (purges, audit events), then writes the batch's audit entry and segment.
+func (s *Store) updateBatch(ctx context.Context, items *prepared, fn func(*bolt.Tx, *applier) error) error {
 	timer := applyTimer.Load()
 	t := timer.start()
 	s.wmu.Lock()
@@ -168,9 +273,10 @@ func (s *Store) applyBatch(ctx context.Context, items *prepared, fn func(*bolt.T
 	}
 	t = timer.mark(stageLock, t)
 	var inTx time.Duration
-	// Everything saved is in bbolt now, and this batch may change those records: the
-	// writer's unapplied copies would be stale, and the next edit would undo the merge.
+	// Everything journalled is in bbolt now, and this batch may change those records:
+	// the writer's unapplied copies would be stale, and the next edit would undo it.
 	clear(s.dirty)
+	clear(s.dirtyChanges)
 	nextAudit, lastHash := s.nextAudit, s.lastHash
 	a := &applier{s: s}
 	var signed []byte
@@ -374,7 +480,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 	if tx.Bucket(bucketPurged).Get([]byte(in.ID)) != nil {
 		return Rejected, fmt.Errorf("record %s: %w", in.ID, ErrPurged)
 	}
-	cur, err := getRecord(tx, in.ID)
+	cur, err := a.get(tx, in.ID)
 	if errors.Is(err, ErrNotFound) {
 		check := it.aloneErr
 		if !it.aloneChecked {
@@ -384,9 +490,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 			return Rejected, check
 		}
 		a.maxClock = max(a.maxClock, it.maxStamp)
-		if err := s.putEncoded(tx, &in, it.stored, it.sum, it.terms, it.title, &a.seg); err != nil {
-			return "", err
-		}
+		a.put(in, &preEncoded{stored: it.stored, sum: it.sum, terms: it.terms, title: it.title})
 		e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
 			Record: in.ID, Change: changeID, Rev: hex.EncodeToString(it.sum[:16]), Diff: it.diff, Note: joinNote("new record", who.Note), Prev: s.lastHash}
 		if err := a.appendAudit(tx, e); err != nil {
@@ -415,9 +519,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 		}
 		return Unchanged, nil
 	}
-	if err := s.putRecord(tx, &cur, &a.seg); err != nil {
-		return "", err
-	}
+	a.put(cur, nil)
 	e := AuditEntry{Seq: s.nextAudit, Time: s.now().UTC(), Actor: who.Actor, Device: who.Device, Action: ActionApply,
 		Record: in.ID, Change: changeID, Rev: after, Diff: changed, Note: who.Note, Prev: s.lastHash}
 	if err := a.appendAudit(tx, e); err != nil {

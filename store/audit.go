@@ -629,7 +629,7 @@ func (s *Store) RecordEvent(ctx context.Context, actor, device, action, note str
 	if len(records) == 0 {
 		records = []string{""}
 	}
-	return s.applyBatch(ctx, nil, func(tx *bolt.Tx, a *applier) error {
+	return s.updateBatch(ctx, nil, func(tx *bolt.Tx, a *applier) error {
 		for _, id := range records {
 			e := AuditEntry{Time: s.now().UTC(), Actor: actor, Device: device, Action: action, Record: id, Note: note}
 			if err := a.appendAudit(tx, e); err != nil {

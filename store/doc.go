@@ -30,8 +30,12 @@
 // frames, sets the damaged file aside, reports exactly the saves it could not recover
 // and makes a full reconcile with the server due.
 //
-// Bulk work (applying pulled or pushed records, templates, outbox bookkeeping) goes
-// straight to bbolt in one fsynced transaction per call.
+// Merged batches (ApplyChanges on a server's push, ApplyRecords on a pull) and the
+// sync engine's state (SetState) are journalled the same way: a batch is merged against
+// bbolt and the records journalled but not yet applied, then appended as one frame
+// (records as stored, its change IDs, its one audit entry) and acknowledged; the
+// applier writes many frames per transaction. Other bulk work (templates, outbox
+// bookkeeping, purges) goes straight to bbolt in one fsynced transaction per call.
 //
 // # Purges
 //

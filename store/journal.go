@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,13 +20,47 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// A frame is what one save journals: everything it changes, applied atomically.
+// A frame is what one save or one merged batch journals: everything it changes,
+// applied atomically. A merged batch (ApplyChanges, ApplyRecords) carries its merged
+// records, the change IDs it applied and its one audit entry; frames of the previous
+// release (a save's only) have neither and replay as they did.
 type frame struct {
 	LSN     uint64        `json:"lsn"`
 	Records []form.Record `json:"records,omitempty"`
 	Outbox  []OutboxItem  `json:"outbox,omitempty"`
 	Audit   []AuditEntry  `json:"audit,omitempty"`
 	Clock   form.HLC      `json:"clock"`
+	// Changes are the change IDs a merged batch applied.
+	Changes []string `json:"changes,omitempty"`
+	// Batch is a merged batch's audit entry.
+	Batch *batchAudit `json:"batch,omitempty"`
+	// State are keys SetState writes (a nil value deletes).
+	State map[string][]byte `json:"state,omitempty"`
+
+	// pre holds, for the applier in this process, each record's encoding made while
+	// merging (nil for a record to encode again); never journalled.
+	pre []*preEncoded
+}
+
+// batchAudit is a merged batch's one audit entry, stored by reference (auditformat.go).
+type batchAudit struct {
+	Seq   uint64       `json:"seq"`
+	Time  time.Time    `json:"time"`
+	Items []AuditEntry `json:"items"`
+
+	// As the trail stores it (a compact frame journals these, not Items).
+	canon   []byte
+	spans   []itemSpan
+	records []string
+}
+
+// preEncoded is a record as putEncoded writes it.
+type preEncoded struct {
+	stored  []byte
+	sum     [32]byte
+	terms   []string
+	title   string
+	noTerms bool // terms and title are still to be made
 }
 
 // journal is a file of frames that is reused rather than grown: it is filled with
@@ -190,11 +226,11 @@ func readFrame(b []byte, gen uint64) (*frame, int, error) {
 	if crc32.Checksum(b[8:frameHeaderLen+n], castagnoli) != binary.LittleEndian.Uint32(b[4:]) || g != gen {
 		return nil, 0, errors.New("checksum mismatch")
 	}
-	var fr frame
-	if err := json.Unmarshal(b[frameHeaderLen:frameHeaderLen+n], &fr); err != nil {
+	fr, err := decodeFrame(b[frameHeaderLen : frameHeaderLen+n])
+	if err != nil {
 		return nil, 0, fmt.Errorf("entry: %w", err)
 	}
-	return &fr, frameHeaderLen + n, nil
+	return fr, frameHeaderLen + n, nil
 }
 
 func hasAnyData(b []byte) bool {
@@ -286,6 +322,8 @@ const journalLimit = 2 << 20
 const (
 	applyDelay = 20 * time.Millisecond
 	applyBatch = 512
+	// applyRecords bounds the records one transaction of the applier writes.
+	applyRecords = 20000
 )
 
 // applier moves journalled frames into bbolt in batches, in order.
@@ -314,6 +352,14 @@ func (s *Store) applier() {
 			s.amu.Lock()
 		}
 		batch := s.queue
+		// Merged batches bring many records a frame: a transaction takes frames up to
+		// applyRecords records (at least one frame).
+		for n, recs := 0, 0; n < len(batch); n++ {
+			if recs += len(batch[n].Records); recs > applyRecords && n > 0 {
+				batch = batch[:n]
+				break
+			}
+		}
 		s.amu.Unlock()
 
 		if hold := applyHold.Load(); hold != nil {
@@ -366,25 +412,30 @@ func (s *Store) applier() {
 	}
 }
 
-// trimJournal empties a large journal when the applier has caught up. It takes the
-// writer, so no save appends meanwhile.
+// trimJournal forgets the writer's copies of what is applied and empties a large
+// journal when the applier has caught up. It takes the writer, so no save appends
+// meanwhile.
 func (s *Store) trimJournal() {
 	if !s.wmu.TryLock() {
 		return
 	}
 	defer s.wmu.Unlock()
 	s.amu.Lock()
-	idle := s.applied == s.written
+	applied := s.applied
+	idle := applied == s.written
 	s.amu.Unlock()
-	if !idle {
-		return
-	}
+	// A record or change ID applied is in bbolt, where the writer reads it now.
 	for id, d := range s.dirty {
-		if d.lsn <= s.applied {
+		if d.lsn <= applied {
 			delete(s.dirty, id)
 		}
 	}
-	if s.journal.size < journalLimit {
+	for id, lsn := range s.dirtyChanges {
+		if lsn <= applied {
+			delete(s.dirtyChanges, id)
+		}
+	}
+	if !idle || s.journal.size < journalLimit {
 		return
 	}
 	if err := s.journal.reset(); err != nil {
@@ -393,16 +444,59 @@ func (s *Store) trimJournal() {
 }
 
 // applyFrames writes frames into bbolt: records with their indexes, outbox entries,
-// audit entries, and the LSN reached. It is idempotent, as replay needs.
+// audit entries, applied change IDs and the LSN reached, in one search segment. The
+// records of all the frames are written once each (a record's last state, in the
+// order of the frames, as the change feed lists them), a frame's in key order so a
+// batch walks bbolt's pages in order. It is idempotent, as replay needs.
 func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 	var seg segmentBuilder
 	var clock form.HLC
-	for _, fr := range frames {
+	type put struct {
+		rec *form.Record
+		pre *preEncoded
+	}
+	// A record is written once, at its last state, where the feed puts its last
+	// change; a frame's records in key order.
+	last := map[string]int{}
+	for fi, fr := range frames {
 		for i := range fr.Records {
-			if err := s.putRecord(tx, &fr.Records[i], &seg); err != nil {
+			last[fr.Records[i].ID] = fi
+		}
+	}
+	var puts []put
+	for fi, fr := range frames {
+		puts = puts[:0]
+		for i := range fr.Records {
+			p := put{rec: &fr.Records[i]}
+			if last[p.rec.ID] != fi {
+				continue
+			}
+			if i < len(fr.pre) {
+				p.pre = fr.pre[i]
+			}
+			puts = append(puts, p)
+		}
+		slices.SortStableFunc(puts, func(a, b put) int { return strings.Compare(a.rec.ID, b.rec.ID) })
+		for k, p := range puts {
+			if k+1 < len(puts) && puts[k+1].rec.ID == p.rec.ID {
+				continue // a frame's own later state of the record follows
+			}
+			var err error
+			if pe := p.pre; pe != nil {
+				if pe.noTerms {
+					pe.terms, pe.title, pe.noTerms = recordTerms(p.rec), s.title(p.rec), false
+				}
+				err = s.putEncoded(tx, p.rec, pe.stored, pe.sum, pe.terms, pe.title, &seg)
+			} else {
+				err = s.putRecord(tx, p.rec, &seg)
+			}
+			if err != nil {
 				return err
 			}
 		}
+	}
+	seen := tx.Bucket(bucketApplied)
+	for _, fr := range frames {
 		for _, o := range fr.Outbox {
 			b, err := json.Marshal(o.Change)
 			if err != nil {
@@ -421,6 +515,28 @@ func (s *Store) applyFrames(tx *bolt.Tx, frames []*frame) error {
 			}
 			if err := putAudit(tx, e); err != nil {
 				return err
+			}
+		}
+		if b := fr.Batch; b != nil && (len(b.Items) > 0 || b.canon != nil) {
+			b.encode()
+			if err := putAuditStored(tx, b.Seq, storeAuditValue(b.canon), b.canon, b.records, b.spans); err != nil {
+				return err
+			}
+		}
+		for _, id := range fr.Changes {
+			if err := seen.Put([]byte(id), nil); err != nil {
+				return fmt.Errorf("applied changes: %w", err)
+			}
+		}
+		for k, v := range fr.State {
+			var err error
+			if v == nil {
+				err = tx.Bucket(bucketState).Delete([]byte(k))
+			} else {
+				err = tx.Bucket(bucketState).Put([]byte(k), v)
+			}
+			if err != nil {
+				return fmt.Errorf("set state %q: %w", k, err)
 			}
 		}
 		if fr.Clock > clock {
@@ -445,7 +561,7 @@ func (s *Store) commitFrame(fr *frame) error {
 		return d
 	}
 	fr.LSN = s.nextLSN
-	payload, err := json.Marshal(fr)
+	payload, err := encodeFrame(fr)
 	if err != nil {
 		return fmt.Errorf("journal: encode: %w", err)
 	}

@@ -44,7 +44,7 @@ func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 // Whether a purge is allowed (requests and approvals) is the caller's business.
 func (s *Store) Purge(ctx context.Context, ids []string, actor, device, reason string) ([]form.Attachment, error) {
 	var orphans []form.Attachment
-	err := s.applyBatch(ctx, nil, func(tx *bolt.Tx, a *applier) error {
+	err := s.updateBatch(ctx, nil, func(tx *bolt.Tx, a *applier) error {
 		var err error
 		orphans, _, err = s.purgeTx(tx, a, ids, purgeMark{Actor: actor, Reason: reason}, device, func(string, bool) string { return reason }, false)
 		return err

@@ -55,7 +55,7 @@ func (s *Store) ApplyPurgeNotice(ctx context.Context, n form.PurgeNotice, actor,
 		}
 		return head + "; not held here, and never to be added"
 	}
-	err = s.applyBatch(ctx, nil, func(tx *bolt.Tx, a *applier) error {
+	err = s.updateBatch(ctx, nil, func(tx *bolt.Tx, a *applier) error {
 		b := tx.Bucket(bucketNotices)
 		old := b.Get([]byte(n.Request))
 		res = PurgeResult{New: old == nil}

@@ -61,7 +61,7 @@ func RecoverDamagedDatabase(ctx context.Context, dir string, damage error) (Data
 
 // mergeNewestSnapshot merges the templates and records of the newest snapshot that
 // opens into the replica in into, and returns its file ("" when there is none).
-func mergeNewestSnapshot(ctx context.Context, dir, into string) (string, error) {
+func mergeNewestSnapshot(ctx context.Context, dir, into string) (file string, err error) {
 	list, err := ListSnapshots(SnapshotDir(dir))
 	if err != nil || len(list) == 0 {
 		return "", nil
@@ -71,6 +71,26 @@ func mergeNewestSnapshot(ctx context.Context, dir, into string) (string, error) 
 		return "", fmt.Errorf("salvage: %w", err)
 	}
 	defer dst.Close()
+	// dst journals what it merges, and its applier moves the journal mark: the mark
+	// that counts is the damaged replica's, for its journal's saves still to replay.
+	var mark []byte
+	if err := dst.dbView(func(tx *bolt.Tx) error {
+		mark = bytes.Clone(tx.Bucket(bucketMeta).Get(metaApplied))
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("salvage: %w", err)
+	}
+	defer func() {
+		e := dst.update(ctx, func(tx *bolt.Tx) error {
+			if mark == nil {
+				return tx.Bucket(bucketMeta).Delete(metaApplied)
+			}
+			return tx.Bucket(bucketMeta).Put(metaApplied, mark)
+		})
+		if e != nil && err == nil {
+			file, err = "", fmt.Errorf("salvage: %w", e)
+		}
+	}()
 	for _, sn := range list {
 		snapDir, err := os.MkdirTemp(dir, ".snapshot-")
 		if err != nil {

@@ -74,6 +74,7 @@ func (s *Store) Restamp(ctx context.Context, requeue func(DeadLetter) bool) (Res
 	}
 	// Everything saved is in bbolt; the writer's copies would hold the old stamps.
 	clear(s.dirty)
+	clear(s.dirtyChanges)
 	now := s.now()
 	nowHLC := form.NewHLC(now.UnixMilli(), 0)
 	cut := form.NewHLC(now.UnixMilli(), 0xffff) // a stamp above is in the future

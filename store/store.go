@@ -110,7 +110,10 @@ type Store struct {
 	nextAudit uint64
 	lastHash  string
 	dirty     map[string]dirtyRecord // records saved but not yet applied
-	savedHLC  form.HLC
+	// Change IDs of merged batches journalled but not yet applied, with their LSN:
+	// duplicates as much as those in bucketApplied.
+	dirtyChanges map[string]uint64
+	savedHLC     form.HLC
 
 	// The applier.
 	amu      sync.Mutex
@@ -182,12 +185,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, db: db, bopts: opts, log: opts.Logger, now: opts.Now, advice: opts.DamageAdvice,
-		clock:     form.NewClock(opts.Now),
-		dirty:     map[string]dirtyRecord{},
-		templates: map[form.TemplateKey]*form.Template{},
-		done:      make(chan struct{}),
-		urgent:    make(chan struct{}, 1),
-		cps:       checkpoints{cp: opts.Checkpoint, every: opts.CheckpointEvery},
+		clock:        form.NewClock(opts.Now),
+		dirty:        map[string]dirtyRecord{},
+		dirtyChanges: map[string]uint64{},
+		templates:    map[form.TemplateKey]*form.Template{},
+		done:         make(chan struct{}),
+		urgent:       make(chan struct{}, 1),
+		cps:          checkpoints{cp: opts.Checkpoint, every: opts.CheckpointEvery},
 	}
 	if s.cps.every == 0 {
 		s.cps.every = 5 * time.Second
@@ -513,23 +517,41 @@ func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 	return out, err
 }
 
-// SetState writes keys for the sync engine in one transaction; a nil value deletes.
+// SetState writes keys for the sync engine at once; a nil value deletes. They are
+// journalled as one fsynced frame (a server's ledger moves with every push, which
+// thus waits for no write to bbolt); reads wait for them to be applied.
 func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketState)
-		for k, v := range kv {
-			var err error
-			if v == nil {
-				err = b.Delete([]byte(k))
-			} else {
-				err = b.Put([]byte(k), v)
-			}
-			if err != nil {
-				return fmt.Errorf("set state %q: %w", k, err)
-			}
-		}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(kv) == 0 {
 		return nil
-	})
+	}
+	st := make(map[string][]byte, len(kv))
+	for k, v := range kv {
+		if k == "" || len(k) > bolt.MaxKeySize {
+			return fmt.Errorf("set state: %w: a key of %d bytes", ErrBadInput, len(k))
+		}
+		if v != nil {
+			v = append(make([]byte, 0, len(v)), v...)
+		}
+		st[k] = v
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.amu.Lock()
+	closed, applyErr := s.closed, s.applyErr
+	s.amu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("set state: %w", ErrClosed)
+	case applyErr != nil:
+		return fmt.Errorf("set state: replica: %w", applyErr)
+	}
+	if err := s.commitFrame(&frame{State: st}); err != nil {
+		return fmt.Errorf("set state: %w", err)
+	}
+	return nil
 }
 
 func u64(n uint64) []byte {
