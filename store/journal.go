@@ -449,6 +449,9 @@ func (s *Store) commitFrame(fr *frame) error {
 	if err != nil {
 		return fmt.Errorf("journal: encode: %w", err)
 	}
+	if err := s.markUnclean(); err != nil {
+		return err
+	}
 	t0 := time.Now()
 	err = s.journal.append(payload)
 	if probeAppend != nil {
