@@ -169,6 +169,11 @@ const gzipAbove = 8 << 10
 
 // Do sends in (nil for none) as JSON and decodes the answer into out (nil to discard).
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, in, out any) (wire.Server, error) {
+	return c.DoWith(ctx, method, path, query, nil, in, out)
+}
+
+// DoWith is Do with extra request headers (nil for none).
+func (c *Client) DoWith(ctx context.Context, method, path string, query url.Values, header http.Header, in, out any) (wire.Server, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = query.Encode()
@@ -199,6 +204,9 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		if enc != "" {
 			req.Header.Set("Content-Encoding", enc)
 		}
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

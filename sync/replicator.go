@@ -612,8 +612,18 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 		for i, it := range items {
 			req.Changes[i] = wire.PushChange{Seq: it.Seq, Change: it.Change}
 		}
+		// The pull cursor goes with the push, so the answer may move it past this
+		// push's own changes (wire: "Push answers that move the cursor").
+		cursor, err := r.st.State(ctx, keyCursor)
+		if err != nil {
+			return err
+		}
+		var hdr http.Header
+		if len(cursor) > 0 {
+			hdr = http.Header{wire.HeaderCursor: {string(cursor)}}
+		}
 		var resp wire.PushResponse
-		srv, err := c.Do(ctx, http.MethodPost, "/v1/push", nil, req, &resp)
+		srv, err := c.DoWith(ctx, http.MethodPost, "/v1/push", nil, hdr, req, &resp)
 		if err != nil {
 			return err
 		}
@@ -667,17 +677,52 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 			templatesSent = true
 		}
 		// The ledger check compares with what was acknowledged before this push.
-		if due, err := r.observe(ctx, resp.Server); err != nil {
+		due, err := r.observe(ctx, resp.Server)
+		if err != nil {
 			return err
 		} else if due {
 			if err := r.reconcile(ctx, c, rep, false); err != nil {
 				return err
 			}
 		}
-		if err := r.st.SetState(ctx, map[string][]byte{keyAcked: []byte(strconv.FormatUint(max(maxSeq, srv.AckedThrough), 10))}); err != nil {
+		state := map[string][]byte{keyAcked: []byte(strconv.FormatUint(max(maxSeq, srv.AckedThrough), 10))}
+		if !due && resp.Cursor != "" {
+			if ok, err := r.holdsPushedRevs(ctx, items, resp.Results); err != nil {
+				return err
+			} else if ok {
+				state[keyCursor] = []byte(resp.Cursor)
+			}
+		}
+		if err := r.st.SetState(ctx, state); err != nil {
 			return err
 		}
 	}
+}
+
+// holdsPushedRevs reports whether the replica holds every pushed record that the
+// server took at the rev the server answered: then the cursor the push answered
+// skips nothing the replica lacks.
+func (r *Replicator) holdsPushedRevs(ctx context.Context, items []store.OutboxItem, results []wire.PushResult) (bool, error) {
+	ids := make([]string, 0, len(items))
+	for i, res := range results {
+		if res.Status == wire.StatusRejected {
+			continue
+		}
+		if res.Rev == "" {
+			return false, nil
+		}
+		ids = append(ids, items[i].Change.Record)
+	}
+	mine, err := r.st.RevOf(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	for i, res := range results {
+		if res.Status != wire.StatusRejected && mine[items[i].Change.Record] != res.Rev {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // pull applies what the server has beyond the replica's cursor.
