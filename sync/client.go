@@ -89,9 +89,14 @@ type ClientOptions struct {
 
 // TLSConfig is the device's TLS configuration for a server: the system's roots plus,
 // when the credential pins a self-signed certificate, that one certificate — which
-// must then also be the one presented.
+// must then also be the one presented. Since a pinned certificate is the only one
+// accepted, the system's roots are not read for it (reading them is a good part of
+// a short command's time).
 func TLSConfig(cred Credential, roots *x509.CertPool) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if roots == nil && cred.Cert != "" {
+		roots = x509.NewCertPool()
+	}
 	if roots == nil {
 		var err error
 		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
