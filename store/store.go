@@ -336,7 +336,9 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 			j.close()
 			return fmt.Errorf("open replica: %w", err)
 		}
-		s.cleanKept = whole
+		// A damaged meta page (bbolt uses the other) is written afresh by the
+		// commits of an open, as before: only a whole file is left as it is.
+		s.cleanKept = whole && metasValid(s.dbPath())
 	}
 	// Apply what the journal holds beyond the database, then start it afresh. From
 	// here the journal may hold saves the database lacks: the replica is not clean.
@@ -442,6 +444,21 @@ func (s *Store) Close() error {
 		}
 	})
 	return err
+}
+
+// metasValid reports whether both of the file's meta pages are valid.
+func metasValid(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	m0, err := readMeta(f, 0)
+	if err != nil || !validPageSize(m0.pageSize) {
+		return false
+	}
+	_, err = readMeta(f, int64(m0.pageSize))
+	return err == nil
 }
 
 // markUnclean takes away the clean mark an open left on disk, before the first save
