@@ -66,6 +66,7 @@ type wireCounter struct {
 type wireCount struct {
 	Requests int
 	Up, Down int64
+	Time     time.Duration // from sending to the answer's headers, summed
 }
 
 func newWireCounter(base http.RoundTripper) *wireCounter {
@@ -76,7 +77,9 @@ func (c *wireCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	key := req.Method + " " + req.URL.Path
 	r2 := req.Clone(req.Context())
 	r2.Header.Set("Accept-Encoding", "gzip")
+	t0 := time.Now()
 	resp, err := c.base.RoundTrip(r2)
+	took := time.Since(t0)
 	c.mu.Lock()
 	wc := c.by[key]
 	if wc == nil {
@@ -84,6 +87,7 @@ func (c *wireCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.by[key] = wc
 	}
 	wc.Requests++
+	wc.Time += took
 	if req.ContentLength > 0 {
 		wc.Up += req.ContentLength
 	}
@@ -494,4 +498,11 @@ func incrementalAgent(b *testing.B, dev *store.Store, counter *wireCounter, n in
 	figure("incr_1pct_agent_requests", float64(wireTotals(wc).Requests), "requests")
 	figure("incr_1pct_agent_push_requests", float64(wc["POST /v1/push"].Requests), "requests")
 	figure("incr_1pct_agent_pull_bytes_down", float64(wc["GET /v1/pull"].Down), "bytes")
+	// Where the time goes: the server's answers, and the rest on the device.
+	var wire time.Duration
+	for k, v := range wc {
+		figure("incr_1pct_agent_stage_"+strings.NewReplacer("GET /v1/", "get_", "POST /v1/", "post_", "/", "_").Replace(k)+"_ms", float64(v.Time.Microseconds())/1000, "ms")
+		wire += v.Time
+	}
+	figure("incr_1pct_agent_stage_device_ms", float64((took-wire).Microseconds())/1000, "ms")
 }
