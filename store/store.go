@@ -595,21 +595,24 @@ func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
 	if err != nil || same {
 		return err
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketState)
-		for k, v := range kv {
-			var err error
-			if v == nil {
-				err = b.Delete([]byte(k))
-			} else {
-				err = b.Put([]byte(k), v)
-			}
-			if err != nil {
-				return fmt.Errorf("set state %q: %w", k, err)
-			}
+	return s.update(ctx, func(tx *bolt.Tx) error { return putState(tx, kv) })
+}
+
+// putState writes state keys in tx; a nil value deletes.
+func putState(tx *bolt.Tx, kv map[string][]byte) error {
+	b := tx.Bucket(bucketState)
+	for k, v := range kv {
+		var err error
+		if v == nil {
+			err = b.Delete([]byte(k))
+		} else {
+			err = b.Put([]byte(k), v)
 		}
-		return nil
-	})
+		if err != nil {
+			return fmt.Errorf("set state %q: %w", k, err)
+		}
+	}
+	return nil
 }
 
 func u64(n uint64) []byte {

@@ -3,14 +3,18 @@ package sync_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	gosync "sync"
 	"testing"
 
+	"github.com/fieldforms/fieldforms/store"
 	"github.com/fieldforms/fieldforms/sync"
 	"github.com/fieldforms/fieldforms/sync/wire"
 )
@@ -193,5 +197,53 @@ func TestPushAnswerMovesCursor(t *testing.T) {
 				t.Fatalf("a sync with nothing new pulled %d records", w.pulledRecords)
 			}
 		})
+	}
+}
+
+// boltTxID reads the highest transaction ID of a bbolt file's two meta pages (with
+// plain reads: the replica stays open): each commit adds one.
+func boltTxID(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id uint64
+	for _, off := range []int{0, 4096} {
+		// page header (16) + magic, version, page size, flags (16) + root (16) +
+		// freelist (8) + high-water mark (8): then the txid.
+		if len(b) >= off+72 {
+			id = max(id, binary.LittleEndian.Uint64(b[off+64:]))
+		}
+	}
+	return id
+}
+
+// TestNoopSyncWritesOnce: a sync with nothing new on either side commits at most
+// one small transaction to the replica (its last success), and its journal is not
+// written; a cycle that pushes commits what the server acknowledged, the ledger and
+// the cursor together.
+func TestNoopSyncWritesOnce(t *testing.T) {
+	c := newCluster(t)
+	a := c.addDevice("a")
+	a.save(t, "", map[string]string{"site": `"S-1"`})
+	a.sync(t)
+	a.sync(t)
+	db := filepath.Join(a.dir, store.DBFile)
+	journal, err := os.ReadFile(filepath.Join(a.dir, store.JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		before := boltTxID(t, db)
+		if rep := a.sync(t); !rep.NothingNew() {
+			t.Fatalf("sync %d: %+v, want nothing new", i, rep)
+		}
+		if n := boltTxID(t, db) - before; n > 1 {
+			t.Fatalf("a sync with nothing new made %d commits, want at most 1", n)
+		}
+	}
+	if after, err := os.ReadFile(filepath.Join(a.dir, store.JournalFile)); err != nil || !bytes.Equal(after, journal) {
+		t.Fatalf("a sync with nothing new wrote the journal (%v)", err)
 	}
 }

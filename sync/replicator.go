@@ -102,6 +102,9 @@ type Replicator struct {
 	attachErr error
 
 	runMu  gosync.Mutex // one cycle at a time
+	// later holds state a cycle keeps for the next one only (what it reported and
+	// witnessed), written with the cycle's last commit in finish; under runMu.
+	later map[string][]byte
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -325,8 +328,19 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 	dead, _ := r.st.DeadLetters(ctx)
 	epoch, _ := r.st.State(ctx, keyEpoch)
 	now := time.Now().UTC()
+	kv := r.later
+	r.later = nil
 	if err == nil {
-		_ = r.st.SetState(ctx, map[string][]byte{keyLastSuccess: []byte(now.Format(time.RFC3339Nano))})
+		if kv == nil {
+			kv = map[string][]byte{}
+		}
+		kv[keyLastSuccess] = []byte(now.Format(time.RFC3339Nano))
+	}
+	if len(kv) > 0 {
+		// One commit at the end of a cycle (none for a failed cycle with nothing kept).
+		if serr := r.st.SetState(ctx, kv); serr != nil {
+			r.log.Warn("sync state not kept", "err", serr)
+		}
 	}
 	last, _ := r.st.State(ctx, keyLastSuccess)
 	clock, _ := ClockInfo(ctx, r.st)
@@ -592,7 +606,19 @@ func (r *Replicator) reportQueue(ctx context.Context, c *Client) error {
 	if _, err := c.Do(ctx, http.MethodPost, "/v1/status", nil, st, nil); err != nil {
 		return err
 	}
-	return r.st.SetState(ctx, map[string][]byte{keyReported: report})
+	r.setLater(map[string][]byte{keyReported: report})
+	return nil
+}
+
+// setLater keeps state to be written with the cycle's last commit (finish): what
+// only the next cycle reads, and may do again if it is lost.
+func (r *Replicator) setLater(kv map[string][]byte) {
+	if r.later == nil {
+		r.later = map[string][]byte{}
+	}
+	for k, v := range kv {
+		r.later[k] = v
+	}
 }
 
 // push sends the outbox in batches until it is empty.
@@ -667,6 +693,28 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 			}
 			maxSeq = max(maxSeq, seq)
 		}
+		ackedState := map[string][]byte{keyAcked: []byte(strconv.FormatUint(max(maxSeq, srv.AckedThrough), 10))}
+		if !missingTemplate && resp.Server.Epoch != "" {
+			// The usual case: one commit for the acknowledged changes, the ledger
+			// and, when the answer moved it, the cursor.
+			due, err := r.observe(ctx, resp.Server)
+			if err != nil {
+				return err
+			}
+			if !due {
+				if resp.Cursor != "" {
+					if ok, err := r.holdsPushedRevs(ctx, items, resp.Results); err != nil {
+						return err
+					} else if ok {
+						ackedState[keyCursor] = []byte(resp.Cursor)
+					}
+				}
+				if err := r.st.AckState(ctx, ackedState, acked...); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := r.st.Ack(ctx, acked...); err != nil {
 			return err
 		}
@@ -685,15 +733,7 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 				return err
 			}
 		}
-		state := map[string][]byte{keyAcked: []byte(strconv.FormatUint(max(maxSeq, srv.AckedThrough), 10))}
-		if !due && resp.Cursor != "" {
-			if ok, err := r.holdsPushedRevs(ctx, items, resp.Results); err != nil {
-				return err
-			} else if ok {
-				state[keyCursor] = []byte(resp.Cursor)
-			}
-		}
-		if err := r.st.SetState(ctx, state); err != nil {
+		if err := r.st.SetState(ctx, ackedState); err != nil {
 			return err
 		}
 	}
