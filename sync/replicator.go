@@ -101,10 +101,10 @@ type Replicator struct {
 	// attachErr is why attachments wait, from the last sync.
 	attachErr error
 
-	runMu  gosync.Mutex // one cycle at a time
+	runMu gosync.Mutex // one cycle at a time
 	// later holds state a cycle keeps for the next one only (what it reported and
 	// witnessed), written with the cycle's last commit in finish; under runMu.
-	later map[string][]byte
+	later  map[string][]byte
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
