@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,10 +80,23 @@ func copyTree(b *testing.B, from, to string) {
 	st.Close()
 }
 
-// countingProxy forwards TCP to the server and counts the bytes both ways.
+// countingProxy forwards TCP to the server and counts the bytes both ways, as they
+// pass (not when a connection closes, which may come after the count is read).
 type countingProxy struct {
 	ln    net.Listener
 	bytes atomic.Int64
+}
+
+// countingWriter adds what it writes to n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 func newCountingProxy(b *testing.B, target string) *countingProxy {
@@ -107,8 +121,7 @@ func newCountingProxy(b *testing.B, target string) *countingProxy {
 				var wg sync.WaitGroup
 				wg.Add(2)
 				cp := func(dst, src net.Conn) {
-					n, _ := io.Copy(dst, src)
-					p.bytes.Add(n)
+					io.Copy(countingWriter{dst, &p.bytes}, src)
 					dst.Close()
 					wg.Done()
 				}
@@ -177,6 +190,19 @@ func procStatus(pid int, key string) float64 {
 		}
 	}
 	return 0
+}
+
+// medianRun runs fn k times and returns the median time in milliseconds.
+func medianRun(b *testing.B, k int, fn func()) float64 {
+	b.Helper()
+	var ms []float64
+	for range k {
+		t0 := time.Now()
+		fn()
+		ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+	}
+	slices.Sort(ms)
+	return ms[len(ms)/2]
 }
 
 // serverCount stops the server and counts the tenant's records in its files.
@@ -257,6 +283,13 @@ func BenchmarkRebuild(b *testing.B) {
 		el = time.Since(t0)
 		fmt.Printf("incr_1pct_ms %.4g ms\n", float64(el.Microseconds())/1000)
 		fmt.Printf("incr_1pct_bytes_ratio %.4g x\n", float64(proxy.bytes.Load())/float64(changed))
+
+		// Nothing new: a `sync --once` process from start to exit, the median of
+		// seven; beside it, a process that only opens the replica (`templates`),
+		// the floor any command pays (start-up, package init, the replica's open).
+		setAgentURL(b, dev, "https://"+s.addr)
+		fmt.Printf("noop_synconce_process_ms %.4g ms\n", medianRun(b, 7, func() { runAgent(b, dev, "sync", "--once") }))
+		fmt.Printf("noop_process_floor_ms %.4g ms\n", medianRun(b, 7, func() { runAgent(b, dev, "templates") }))
 	}
 
 	// Five devices holding the same records rebuild an empty server at once.

@@ -66,6 +66,7 @@ type wireCounter struct {
 type wireCount struct {
 	Requests int
 	Up, Down int64
+	Time     time.Duration // from sending to the answer's headers, summed
 }
 
 func newWireCounter(base http.RoundTripper) *wireCounter {
@@ -76,7 +77,9 @@ func (c *wireCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	key := req.Method + " " + req.URL.Path
 	r2 := req.Clone(req.Context())
 	r2.Header.Set("Accept-Encoding", "gzip")
+	t0 := time.Now()
 	resp, err := c.base.RoundTrip(r2)
+	took := time.Since(t0)
 	c.mu.Lock()
 	wc := c.by[key]
 	if wc == nil {
@@ -84,6 +87,7 @@ func (c *wireCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.by[key] = wc
 	}
 	wc.Requests++
+	wc.Time += took
 	if req.ContentLength > 0 {
 		wc.Up += req.ContentLength
 	}
@@ -258,18 +262,11 @@ func BenchmarkSyncFigures(b *testing.B) {
 	}
 	cred, counter, c := benchDevice(b, ts, "bench")
 
-	// Templates first, as a device restoring a server sends them.
-	var tp wire.TemplatesPush
+	// Templates first, published as an admin does (a device that is not an admin's
+	// may not publish them).
 	for _, t := range tpls {
-		tp.Templates = append(tp.Templates, t.Encode())
-	}
-	var tpr wire.TemplatesPushResponse
-	if _, err := c.Do(ctx, http.MethodPost, "/v1/templates", nil, tp, &tpr); err != nil {
-		b.Fatal(err)
-	}
-	for _, r := range tpr.Results {
-		if r.Status != wire.StatusApplied {
-			b.Fatalf("template %s@%d: %+v", r.ID, r.Version, r)
+		if r, err := ts.AddTemplate(ctx, "bench", t.Encode()); err != nil || r.Status != wire.StatusApplied {
+			b.Fatalf("template %s: %+v, %v", t.Key(), r, err)
 		}
 	}
 	counter.take()
@@ -432,4 +429,80 @@ func BenchmarkSyncFigures(b *testing.B) {
 	figure("noop_synconce_ms", medianMs(cyc), "ms")
 	figure("noop_synconce_requests", float64(wireTotals(cycles).Requests)/float64(len(cyc)), "requests")
 	b.Logf("no-op SyncOnce: %s", describeWire(cycles))
+
+	incrementalAgent(b, dev, counter, n)
+}
+
+// incrementalAgent measures incr_1pct_agent_ms: a running agent (sync.Replicator's
+// loop, as the app and `fieldforms sync` run it) with 1 % of the replica's records
+// just edited on the device, from the wake that follows the last save to the status
+// that says the server acknowledged them all (nothing pending). The stages beside it:
+// the requests the cycle made and the cycle's own time.
+func incrementalAgent(b *testing.B, dev *store.Store, counter *wireCounter, n int) {
+	ctx := context.Background()
+	rp := ffsync.New(dev, ffsync.Options{Client: ffsync.ClientOptions{Transport: counter, Timeout: 5 * time.Minute}, PullInterval: time.Hour})
+	type seen struct {
+		at time.Time
+		s  ffsync.Status
+	}
+	statuses := make(chan seen, 1024)
+	defer rp.Subscribe(func(s ffsync.Status) {
+		select {
+		case statuses <- seen{time.Now(), s}:
+		default:
+		}
+	})()
+	idle := func() time.Time {
+		for {
+			select {
+			case x := <-statuses:
+				if x.s.State == ffsync.StateIdle && x.s.Pending == 0 {
+					return x.at
+				}
+				if x.s.State == ffsync.StateError || x.s.State == ffsync.StateOffline {
+					b.Fatalf("agent: %s: %s", x.s.State, x.s.Message)
+				}
+			case <-time.After(5 * time.Minute):
+				b.Fatal("agent: not idle after 5 minutes")
+			}
+		}
+	}
+	rp.Start(ctx)
+	defer rp.Stop()
+	idle() // its first cycle: nothing new
+	revs, err := dev.Revs(ctx, "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	edited := 0
+	for i := 0; i < len(revs); i += 100 {
+		if _, err := dev.Save(ctx, store.Edit{Record: revs[i].ID, Author: "bench",
+			Values: form.Values{"summary": json.RawMessage(strconv.Quote("agent edit " + strconv.Itoa(i)))}}); err != nil {
+			b.Fatal(err)
+		}
+		edited++
+	}
+	counter.take()
+	t0 := time.Now()
+	rp.Wake()
+	done := idle()
+	took := done.Sub(t0)
+	wc := counter.take()
+	if p, err := dev.PendingCount(ctx); err != nil || p != 0 {
+		b.Fatalf("agent: %d pending after its cycle, %v", p, err)
+	}
+	_, lbl := benchN(b)
+	b.Logf("agent cycle for %d edits of %d records: %v; %s", edited, n, took, describeWire(wc))
+	figure("incr_1pct_agent_ms", float64(took.Microseconds())/1000, "ms")
+	figure("incr_1pct_agent_"+lbl+"_records", float64(edited), "records")
+	figure("incr_1pct_agent_requests", float64(wireTotals(wc).Requests), "requests")
+	figure("incr_1pct_agent_push_requests", float64(wc["POST /v1/push"].Requests), "requests")
+	figure("incr_1pct_agent_pull_bytes_down", float64(wc["GET /v1/pull"].Down), "bytes")
+	// Where the time goes: the server's answers, and the rest on the device.
+	var wire time.Duration
+	for k, v := range wc {
+		figure("incr_1pct_agent_stage_"+strings.NewReplacer("GET /v1/", "get_", "POST /v1/", "post_", "/", "_").Replace(k)+"_ms", float64(v.Time.Microseconds())/1000, "ms")
+		wire += v.Time
+	}
+	figure("incr_1pct_agent_stage_device_ms", float64((took-wire).Microseconds())/1000, "ms")
 }

@@ -112,7 +112,8 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) (
 	s.metrics.pushChanges.Add(int64(len(results)))
 	s.metrics.pushRejected.Add(int64(rejected))
 	s.act.seen(c.Tenant, c.Device, s.now(), true)
-	return wire.PushResponse{Results: results, Server: s.serverInfo(r.Context(), c)}, nil
+	cursor := s.answerPushRevs(r.Context(), r, c, changes, index, results)
+	return wire.PushResponse{Results: results, Cursor: cursor, Server: s.serverInfo(r.Context(), c)}, nil
 }
 
 // attribution is who the audit names for a pushed change: the user and device of the

@@ -102,6 +102,17 @@ func treeCatchUp(tx *bolt.Tx, upTo uint64) (int64, error) {
 	return n, nil
 }
 
+// treeCaughtUp reports whether the tree bucket exists and holds every audit entry
+// in sequence, so ensureTree would write nothing.
+func treeCaughtUp(tx *bolt.Tx) bool {
+	if tx.Bucket(bucketAuditTree) == nil {
+		return false
+	}
+	n := treeSize(tx)
+	k, _ := tx.Bucket(bucketAudit).Cursor().Seek(u64(uint64(n) + 1))
+	return len(k) != 8 || binary.BigEndian.Uint64(k) != uint64(n)+1
+}
+
 // ensureTree makes the tree bucket and brings the tree up to the audit trail: for a
 // file written before the tree existed, or by a program that did not keep it.
 func ensureTree(tx *bolt.Tx) error {

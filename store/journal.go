@@ -117,7 +117,7 @@ func openJournal(path string, log *slog.Logger, now time.Time, applied uint64, c
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
-	data, err := io.ReadAll(f)
+	data, err := readWhole(f)
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("journal: %w", err)
@@ -240,6 +240,21 @@ func hasAnyData(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// readWhole reads a file in one buffer of its size: the journal is mostly space
+// allocated ahead, and growing a buffer to it step by step cost most of an open.
+func readWhole(f *os.File) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, fi.Size())
+	n, err := io.ReadFull(f, data)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil // cut while we read: what was read is the journal
+	}
+	return data[:n], err
 }
 
 // start begins a generation: a new header, durable before any frame of it is written.
@@ -564,6 +579,9 @@ func (s *Store) commitFrame(fr *frame) error {
 	payload, err := encodeFrame(fr)
 	if err != nil {
 		return fmt.Errorf("journal: encode: %w", err)
+	}
+	if err := s.markUnclean(); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	err = s.journal.append(payload)

@@ -62,7 +62,16 @@ func (s *Store) PendingCount(ctx context.Context) (int, error) {
 // Ack removes acknowledged changes from the outbox. Unknown sequence numbers are
 // ignored: an ack may arrive twice.
 func (s *Store) Ack(ctx context.Context, seqs ...uint64) error {
+	return s.AckState(ctx, nil, seqs...)
+}
+
+// AckState is Ack and SetState(kv) in one transaction: a sync records what the
+// server acknowledged and where it stands with one commit.
+func (s *Store) AckState(ctx context.Context, kv map[string][]byte, seqs ...uint64) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
+		if err := putState(tx, kv); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketOutbox)
 		for _, seq := range seqs {
 			if b.Get(u64(seq)) == nil {

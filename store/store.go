@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -103,9 +104,14 @@ type Store struct {
 
 	// The writer: saves are serialised here, appended to the journal and queued for
 	// the applier. Direct transactions also hold it, after the queue has drained.
-	wmu       sync.Mutex
-	journal   *journal
-	nextLSN   uint64
+	wmu     sync.Mutex
+	journal *journal
+	nextLSN uint64
+	// cleanKept: the open found the replica clean with nothing to replay and left
+	// its clean mark and its journal as they were, writing nothing; the first
+	// journalled save starts the journal afresh and takes the mark away first
+	// (markUnclean), and a Close with no save in between writes nothing either.
+	cleanKept bool
 	nextOut   uint64
 	nextAudit uint64
 	lastHash  string
@@ -318,41 +324,65 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		j.close()
 		return err
 	}
+	// A clean replica with nothing to replay and its audit tree whole is left as it
+	// is: opening it writes nothing. The clean mark goes with the first save.
+	if clean {
+		var whole bool
+		err = s.dbView(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			whole = m.Get(metaClean) != nil && getU64(m, metaApplied) == applied && treeCaughtUp(tx)
+			for _, f := range frames {
+				whole = whole && f.LSN <= applied
+			}
+			return nil
+		})
+		if err != nil {
+			j.close()
+			return fmt.Errorf("open replica: %w", err)
+		}
+		// A damaged meta page (bbolt uses the other) is written afresh by the
+		// commits of an open, as before: only a whole file is left as it is.
+		s.cleanKept = whole && metasValid(s.dbPath())
+	}
 	// Apply what the journal holds beyond the database, then start it afresh. From
 	// here the journal may hold saves the database lacks: the replica is not clean.
-	err = s.dbUpdate(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		if err := m.Delete(metaClean); err != nil {
-			return err
-		}
-		applied = getU64(m, metaApplied)
-		// A file written before the audit tree existed gets it here, once.
-		if err := ensureTree(tx); err != nil {
-			return err
-		}
-		var todo []*frame
-		for _, f := range frames {
-			if f.LSN > applied {
-				todo = append(todo, f)
+	if !s.cleanKept {
+		err = s.dbUpdate(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			if err := m.Delete(metaClean); err != nil {
+				return err
 			}
-		}
-		if len(todo) == 0 {
+			applied = getU64(m, metaApplied)
+			// A file written before the audit tree existed gets it here, once.
+			if err := ensureTree(tx); err != nil {
+				return err
+			}
+			var todo []*frame
+			for _, f := range frames {
+				if f.LSN > applied {
+					todo = append(todo, f)
+				}
+			}
+			if len(todo) == 0 {
+				return nil
+			}
+			s.log.Info("replaying journal", "entries", len(todo))
+			if err := s.applyFrames(tx, todo); err != nil {
+				return err
+			}
+			applied = todo[len(todo)-1].LSN
 			return nil
-		}
-		s.log.Info("replaying journal", "entries", len(todo))
-		if err := s.applyFrames(tx, todo); err != nil {
-			return err
-		}
-		applied = todo[len(todo)-1].LSN
-		return nil
-	})
+		})
+	}
 	if err != nil {
 		j.close()
 		return fmt.Errorf("open replica: replay journal: %w", err)
 	}
-	if err := j.reset(); err != nil {
-		j.close()
-		return fmt.Errorf("open replica: %w", err)
+	if !s.cleanKept {
+		if err := j.reset(); err != nil {
+			j.close()
+			return fmt.Errorf("open replica: %w", err)
+		}
 	}
 	s.nextLSN, s.written, s.applied = applied+1, applied, applied
 	mark, err := s.openCheckpoints(ctx)
@@ -395,7 +425,7 @@ func (s *Store) Close() error {
 		s.wake()
 		s.amu.Unlock()
 		<-s.done
-		if s.applyErr == nil && s.applied == s.written {
+		if s.applyErr == nil && s.applied == s.written && !s.cleanKept {
 			// Every save is in the database: say so, for the next open.
 			var signed []byte
 			if e := s.dbUpdate(func(tx *bolt.Tx) error {
@@ -418,6 +448,39 @@ func (s *Store) Close() error {
 		}
 	})
 	return err
+}
+
+// metasValid reports whether both of the file's meta pages are valid.
+func metasValid(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	m0, err := readMeta(f, 0)
+	if err != nil || !validPageSize(m0.pageSize) {
+		return false
+	}
+	_, err = readMeta(f, int64(m0.pageSize))
+	return err == nil
+}
+
+// markUnclean takes away the clean mark an open left on disk, before the first save
+// goes into the journal: from then the journal may hold saves the database lacks.
+// The caller holds wmu.
+func (s *Store) markUnclean() error {
+	if !s.cleanKept {
+		return nil
+	}
+	// The journal starts afresh first: what it held is in the database.
+	if err := s.journal.reset(); err != nil {
+		return err
+	}
+	if err := s.dbUpdate(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(metaClean) }); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	s.cleanKept = false
+	return nil
 }
 
 // JournalNotice is damage to the journal that Open found and that put no save at
@@ -517,9 +580,11 @@ func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 	return out, err
 }
 
-// SetState writes keys for the sync engine at once; a nil value deletes. They are
-// journalled as one fsynced frame (a server's ledger moves with every push, which
-// thus waits for no write to bbolt); reads wait for them to be applied.
+// SetState writes keys for the sync engine at once; a nil value deletes. Keys that
+// already hold their values are not written again: when none changes, nothing is
+// written at all. Changes are journalled as one fsynced frame (a server's ledger
+// moves with every push, which thus waits for no write to bbolt); reads wait for
+// them to be applied.
 func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -540,7 +605,7 @@ func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.amu.Lock()
-	closed, applyErr := s.closed, s.applyErr
+	closed, applyErr, caughtUp := s.closed, s.applyErr, s.applied == s.written
 	s.amu.Unlock()
 	switch {
 	case closed:
@@ -548,8 +613,45 @@ func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
 	case applyErr != nil:
 		return fmt.Errorf("set state: replica: %w", applyErr)
 	}
+	if caughtUp {
+		// Everything journalled is in bbolt (and the writer, held, adds nothing): what
+		// bbolt holds is the state.
+		same := true
+		if err := s.dbView(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketState)
+			for k, v := range st {
+				if old := b.Get([]byte(k)); (v == nil) != (old == nil) || !bytes.Equal(old, v) {
+					same = false
+					return nil
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("set state: %w", err)
+		}
+		if same {
+			return nil
+		}
+	}
 	if err := s.commitFrame(&frame{State: st}); err != nil {
 		return fmt.Errorf("set state: %w", err)
+	}
+	return nil
+}
+
+// putState writes state keys in tx; a nil value deletes.
+func putState(tx *bolt.Tx, kv map[string][]byte) error {
+	b := tx.Bucket(bucketState)
+	for k, v := range kv {
+		var err error
+		if v == nil {
+			err = b.Delete([]byte(k))
+		} else {
+			err = b.Put([]byte(k), v)
+		}
+		if err != nil {
+			return fmt.Errorf("set state %q: %w", k, err)
+		}
 	}
 	return nil
 }

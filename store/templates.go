@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,6 +31,14 @@ func (s *Store) PutTemplate(ctx context.Context, t *form.Template) error {
 		return fmt.Errorf("put template: %w", err)
 	}
 	data := t.Encode()
+	// The same version held already: nothing to write (the samples are offered at
+	// every start).
+	s.tmu.RLock()
+	old, ok := s.templates[t.Key()]
+	s.tmu.RUnlock()
+	if ok && bytes.Equal(old.Encode(), data) {
+		return nil
+	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTemplates)
 		k := templateKey(t.Key())

@@ -99,9 +99,14 @@ type ClientOptions struct {
 
 // TLSConfig is the device's TLS configuration for a server: the system's roots plus,
 // when the credential pins a self-signed certificate, that one certificate — which
-// must then also be the one presented.
+// must then also be the one presented. Since a pinned certificate is the only one
+// accepted, the system's roots are not read for it (reading them is a good part of
+// a short command's time).
 func TLSConfig(cred Credential, roots *x509.CertPool) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if roots == nil && cred.Cert != "" {
+		roots = x509.NewCertPool()
+	}
 	if roots == nil {
 		var err error
 		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
@@ -187,6 +192,11 @@ func isLoopback(host string) bool {
 
 // Do sends in (nil for none) as JSON and decodes the answer into out (nil to discard).
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, in, out any) (wire.Server, error) {
+	return c.DoWith(ctx, method, path, query, nil, in, out)
+}
+
+// DoWith is Do with extra request headers (nil for none).
+func (c *Client) DoWith(ctx context.Context, method, path string, query url.Values, header http.Header, in, out any) (wire.Server, error) {
 	var b []byte
 	if in != nil {
 		var err error
@@ -194,12 +204,16 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 			return wire.Server{}, fmt.Errorf("%s %s: encode: %w", method, path, err)
 		}
 	}
-	return c.DoJSON(ctx, method, path, query, b, out)
+	return c.do(ctx, method, path, query, header, b, out)
 }
 
 // DoJSON is Do with the request body already encoded as JSON (nil for none): for
 // callers that write a body's bytes themselves.
 func (c *Client) DoJSON(ctx context.Context, method, path string, query url.Values, in []byte, out any) (wire.Server, error) {
+	return c.do(ctx, method, path, query, nil, in, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, header http.Header, in []byte, out any) (wire.Server, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = query.Encode()
@@ -224,6 +238,9 @@ func (c *Client) DoJSON(ctx context.Context, method, path string, query url.Valu
 		}
 	}
 	req.Header.Set("Accept-Encoding", "s2, gzip")
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

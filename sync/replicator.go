@@ -105,7 +105,10 @@ type Replicator struct {
 	// attachErr is why attachments wait, from the last sync.
 	attachErr error
 
-	runMu  gosync.Mutex // one cycle at a time
+	runMu gosync.Mutex // one cycle at a time
+	// later holds state a cycle keeps for the next one only (what it reported and
+	// witnessed), written with the cycle's last commit in finish; under runMu.
+	later  map[string][]byte
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -330,8 +333,19 @@ func (r *Replicator) finish(ctx context.Context, err error) {
 	dead, _ := r.st.DeadLetters(ctx)
 	epoch, _ := r.st.State(ctx, keyEpoch)
 	now := time.Now().UTC()
+	kv := r.later
+	r.later = nil
 	if err == nil {
-		_ = r.st.SetState(ctx, map[string][]byte{keyLastSuccess: []byte(now.Format(time.RFC3339Nano))})
+		if kv == nil {
+			kv = map[string][]byte{}
+		}
+		kv[keyLastSuccess] = []byte(now.Format(time.RFC3339Nano))
+	}
+	if len(kv) > 0 {
+		// One commit at the end of a cycle (none for a failed cycle with nothing kept).
+		if serr := r.st.SetState(ctx, kv); serr != nil {
+			r.log.Warn("sync state not kept", "err", serr)
+		}
 	}
 	last, _ := r.st.State(ctx, keyLastSuccess)
 	clock, _ := ClockInfo(ctx, r.st)
@@ -597,7 +611,19 @@ func (r *Replicator) reportQueue(ctx context.Context, c *Client) error {
 	if _, err := c.Do(ctx, http.MethodPost, "/v1/status", nil, st, nil); err != nil {
 		return err
 	}
-	return r.st.SetState(ctx, map[string][]byte{keyReported: report})
+	r.setLater(map[string][]byte{keyReported: report})
+	return nil
+}
+
+// setLater keeps state to be written with the cycle's last commit (finish): what
+// only the next cycle reads, and may do again if it is lost.
+func (r *Replicator) setLater(kv map[string][]byte) {
+	if r.later == nil {
+		r.later = map[string][]byte{}
+	}
+	for k, v := range kv {
+		r.later[k] = v
+	}
 }
 
 // push sends the outbox in batches until it is empty.
@@ -617,8 +643,18 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 		for i, it := range items {
 			req.Changes[i] = wire.PushChange{Seq: it.Seq, Change: it.Change}
 		}
+		// The pull cursor goes with the push, so the answer may move it past this
+		// push's own changes (wire: "Push answers that move the cursor").
+		cursor, err := r.st.State(ctx, keyCursor)
+		if err != nil {
+			return err
+		}
+		var hdr http.Header
+		if len(cursor) > 0 {
+			hdr = http.Header{wire.HeaderCursor: {string(cursor)}}
+		}
 		var resp wire.PushResponse
-		srv, err := c.Do(ctx, http.MethodPost, "/v1/push", nil, req, &resp)
+		srv, err := c.DoWith(ctx, http.MethodPost, "/v1/push", nil, hdr, req, &resp)
 		if err != nil {
 			return err
 		}
@@ -662,6 +698,28 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 			}
 			maxSeq = max(maxSeq, seq)
 		}
+		ackedState := map[string][]byte{keyAcked: []byte(strconv.FormatUint(max(maxSeq, srv.AckedThrough), 10))}
+		if !missingTemplate && resp.Server.Epoch != "" {
+			// The usual case: one commit for the acknowledged changes, the ledger
+			// and, when the answer moved it, the cursor.
+			due, err := r.observe(ctx, resp.Server)
+			if err != nil {
+				return err
+			}
+			if !due {
+				if resp.Cursor != "" {
+					if ok, err := r.holdsPushedRevs(ctx, items, resp.Results); err != nil {
+						return err
+					} else if ok {
+						ackedState[keyCursor] = []byte(resp.Cursor)
+					}
+				}
+				if err := r.st.AckState(ctx, ackedState, acked...); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := r.st.Ack(ctx, acked...); err != nil {
 			return err
 		}
@@ -672,17 +730,44 @@ func (r *Replicator) push(ctx context.Context, c *Client, rep *Report) error {
 			templatesSent = true
 		}
 		// The ledger check compares with what was acknowledged before this push.
-		if due, err := r.observe(ctx, resp.Server); err != nil {
+		due, err := r.observe(ctx, resp.Server)
+		if err != nil {
 			return err
 		} else if due {
 			if err := r.reconcile(ctx, c, rep, false); err != nil {
 				return err
 			}
 		}
-		if err := r.st.SetState(ctx, map[string][]byte{keyAcked: []byte(strconv.FormatUint(max(maxSeq, srv.AckedThrough), 10))}); err != nil {
+		if err := r.st.SetState(ctx, ackedState); err != nil {
 			return err
 		}
 	}
+}
+
+// holdsPushedRevs reports whether the replica holds every pushed record that the
+// server took at the rev the server answered: then the cursor the push answered
+// skips nothing the replica lacks.
+func (r *Replicator) holdsPushedRevs(ctx context.Context, items []store.OutboxItem, results []wire.PushResult) (bool, error) {
+	ids := make([]string, 0, len(items))
+	for i, res := range results {
+		if res.Status == wire.StatusRejected {
+			continue
+		}
+		if res.Rev == "" {
+			return false, nil
+		}
+		ids = append(ids, items[i].Change.Record)
+	}
+	mine, err := r.st.RevOf(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	for i, res := range results {
+		if res.Status != wire.StatusRejected && mine[items[i].Change.Record] != res.Rev {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // pull applies what the server has beyond the replica's cursor.

@@ -187,7 +187,8 @@ func (r *Replicator) witness(ctx context.Context, c *Client, cred Credential, re
 		}
 	}
 	rep.AuditEntries = cp.Tree.N
-	return r.st.SetState(ctx, kv)
+	r.setLater(kv)
+	return nil
 }
 
 // alarm reports a finding about the server's trail and keeps it; the checkpoint the
@@ -292,5 +293,6 @@ func (r *Replicator) sendCheckpoint(ctx context.Context, c *Client, rep *Report)
 	if resp.Size != tree.N {
 		return nil // not taken (another key): nothing to prove from next time
 	}
-	return r.st.SetState(ctx, map[string][]byte{keyCheckpointSent: latest})
+	r.setLater(map[string][]byte{keyCheckpointSent: latest})
+	return nil
 }

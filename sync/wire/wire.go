@@ -143,6 +143,22 @@
 //   - Unknown JSON fields and unknown query parameters are 400 bad_request: nothing a
 //     client sends names a tenant, and a misspelt field is not silently ignored.
 //
+// # Push answers that move the cursor
+//
+// A device that pushes would otherwise pull its own changes straight back. So a push
+// may carry the device's pull cursor in the HeaderCursor request header (a header,
+// not a body field, so that a server of an earlier release, which refuses unknown
+// fields, ignores it). A server that knows it answers each change that was not
+// rejected with the record's rev after the merge (PushResult.Rev) and, when every
+// feed entry after that cursor up to the feed's head is a record of this push at
+// that rev (no other device's change, no purge in between), a cursor at the head
+// (PushResponse.Cursor). A device whose own copies of those records hold exactly
+// those revs takes the cursor as its pull cursor; otherwise (a rev differs: the
+// server merged in another device's values, or the record changed here meanwhile)
+// it keeps its own and pulls as before. A cursor the server cannot read (none,
+// malformed, another epoch) only means no Cursor in the answer; the push is
+// unaffected. Either side of an earlier release simply sends or reads neither.
+//
 // # Errors
 //
 // A failed call answers with an HTTP status and an Error body. 5xx, 429 and network
@@ -164,6 +180,9 @@ const (
 	HeaderAckedThrough = "Fieldforms-Acked-Through"
 	HeaderTemplates    = "Fieldforms-Templates"
 	HeaderRequestID    = "Fieldforms-Request-Id"
+	// HeaderCursor, on a push, is the device's pull cursor: see "Push answers that
+	// move the cursor" in the package doc.
+	HeaderCursor = "Fieldforms-Cursor"
 )
 
 // RequestEncodings is what a server lists in its answers' Accept-Encoding header:
@@ -269,6 +288,9 @@ type PushResult struct {
 	Status  string `json:"status"`
 	Code    string `json:"code,omitempty"`    // for rejected
 	Message string `json:"message,omitempty"` // for rejected
+	// Rev is the record's rev on the server after the change, for a change not
+	// rejected (servers of an earlier release send none).
+	Rev string `json:"rev,omitempty"`
 }
 
 // PushResponse answers a push. AckedThrough in Server counts rejected changes as
@@ -276,7 +298,11 @@ type PushResult struct {
 // is right, with new stamps under the same change ID and sequence.
 type PushResponse struct {
 	Results []PushResult `json:"results"`
-	Server  Server       `json:"server"`
+	// Cursor, when set, is a pull cursor at the feed's head: every feed entry between
+	// the cursor the push carried (HeaderCursor) and it is a record of this push, at
+	// the Rev its result names. Servers of an earlier release send none.
+	Cursor string `json:"cursor,omitempty"`
+	Server Server `json:"server"`
 }
 
 // PullResponse holds records changed after the cursor, in change order. With
