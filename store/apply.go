@@ -212,6 +212,9 @@ func (s *Store) applyBatch(ctx context.Context, items *prepared, fn func(*bolt.T
 	case applyErr != nil:
 		return fmt.Errorf("apply: replica: %w", applyErr)
 	}
+	if err := s.throttle(ctx); err != nil {
+		return err
+	}
 	t = timer.mark(stageLock, t)
 	a := &applier{s: s}
 	var clock form.HLC
@@ -259,6 +262,58 @@ func (s *Store) applyBatch(ctx context.Context, items *prepared, fn func(*bolt.T
 	// Later local edits must order after everything merged in.
 	_ = s.clock.Observe(a.maxClock)
 	return nil
+}
+
+// maxUnapplied bounds the records merged batches hold journalled but not yet
+// applied: a writer that outruns the applier (a rebuild pushing faster than bbolt
+// takes it) waits for it, so the records held in memory for it stay bounded.
+var maxUnapplied = 2 * applyRecords
+
+// throttle waits while the journal holds more than maxUnapplied records the applier
+// has not written, and forgets the writer's copies of what it has. The caller holds
+// wmu, so trimJournal, which would forget them, cannot run meanwhile.
+func (s *Store) throttle(ctx context.Context) error {
+	s.amu.Lock()
+	for s.unappliedRecords() > maxUnapplied && s.applyErr == nil && !s.closed && ctx.Err() == nil {
+		s.readers++
+		s.wake()
+		s.acond.Wait()
+		s.readers--
+	}
+	applied, applyErr, closed := s.applied, s.applyErr, s.closed
+	s.amu.Unlock()
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case closed:
+		return fmt.Errorf("apply: %w", ErrClosed)
+	case applyErr != nil:
+		return fmt.Errorf("apply: replica: %w", applyErr)
+	}
+	if applied > s.pruned {
+		for id, d := range s.dirty {
+			if d.lsn <= applied {
+				delete(s.dirty, id)
+			}
+		}
+		for id, lsn := range s.dirtyChanges {
+			if lsn <= applied {
+				delete(s.dirtyChanges, id)
+			}
+		}
+		s.pruned = applied
+	}
+	return nil
+}
+
+// unappliedRecords counts the records of the frames waiting for the applier. The
+// caller holds amu.
+func (s *Store) unappliedRecords() int {
+	n := 0
+	for _, fr := range s.queue {
+		n += len(fr.Records)
+	}
+	return n
 }
 
 // updateBatch runs fn in a write transaction of its own once everything journalled

@@ -78,3 +78,11 @@ func TimeApplyStages() (stop func() map[string]time.Duration) {
 		return m
 	}
 }
+
+// SetMaxUnapplied sets how many records merged batches may hold unapplied before a
+// writer waits, and returns a function putting the bound back.
+func SetMaxUnapplied(n int) (restore func()) {
+	old := maxUnapplied
+	maxUnapplied = n
+	return func() { maxUnapplied = old }
+}

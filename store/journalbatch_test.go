@@ -190,3 +190,54 @@ func repeat(s string, n int) []string {
 	}
 	return out
 }
+
+// TestPushWaitsForApplier: a writer that outruns the applier waits once the journal
+// holds more records than the bound, instead of holding ever more of them in memory;
+// it goes on when the applier catches up.
+func TestPushWaitsForApplier(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock(clockEpoch)
+	dev := openReplica(t, t.TempDir(), "dev-a", clk)
+	for i := range 30 {
+		clk.Advance(time.Second)
+		mustSave(t, dev, store.Edit{Template: inspection, Author: "ana", Values: vals("site_code", fmt.Sprintf("S-%05d", i))})
+	}
+	changes := pendingChanges(t, dev)
+	srv := openReplica(t, t.TempDir(), "server", clk)
+	defer store.SetMaxUnapplied(15)()
+	release := store.HoldApplier()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	// Two batches of 10 fit under the bound of 15 only up to the first: the second
+	// is journalled (10 held), the third waits.
+	mustApplyChanges(t, srv, changes[:10])
+	mustApplyChanges(t, srv, changes[10:20])
+	done := make(chan []store.Result, 1)
+	go func() {
+		res, err := srv.ApplyChanges(ctx, changes[20:])
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	select {
+	case <-done:
+		t.Fatal("a batch went into the journal past the bound while the applier was held")
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	released = true
+	res := <-done
+	for _, r := range res {
+		if r.Status != store.Applied {
+			t.Fatalf("after the applier caught up: %+v", r)
+		}
+	}
+	if n, err := srv.Count(ctx); err != nil || n != 30 {
+		t.Fatalf("server holds %d records (%v), want 30", n, err)
+	}
+}

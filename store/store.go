@@ -119,6 +119,7 @@ type Store struct {
 	// Change IDs of merged batches journalled but not yet applied, with their LSN:
 	// duplicates as much as those in bucketApplied.
 	dirtyChanges map[string]uint64
+	pruned       uint64 // the LSN applied when dirty and dirtyChanges were last pruned
 	savedHLC     form.HLC
 
 	// The applier.
