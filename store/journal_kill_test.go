@@ -51,32 +51,7 @@ func TestJournalKillChild(t *testing.T) {
 func TestJournalKill(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalKillChild$", "-test.count=1", "-test.v=false")
-	cmd.Env = append(os.Environ(), childEnv+"=kill", "FIELDFORMS_KILL_DIR="+base)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && sc.Text() != "held" {
-		id, ok := strings.CutPrefix(sc.Text(), "saved ")
-		if !ok {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child: %s", sc.Text())
-		}
-		ids = append(ids, id)
-	}
-	cmd.Process.Kill() // SIGKILL
-	cmd.Wait()
-	if len(ids) != 6 {
-		t.Fatalf("child acknowledged %d saves", len(ids))
-	}
+	ids := killAfterSaves(t, base)
 	if n := countRecordsInDB(t, base); n != 0 {
 		t.Fatalf("%d saves applied before the kill, want none", n)
 	}
@@ -122,4 +97,38 @@ func TestJournalKill(t *testing.T) {
 			}
 		}
 	})
+}
+
+// killAfterSaves runs TestJournalKillChild on the replica in base, which makes six
+// saves and holds them unapplied, kills it with SIGKILL once it has acknowledged
+// them, and returns their record IDs.
+func killAfterSaves(t *testing.T, base string) []string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalKillChild$", "-test.count=1", "-test.v=false")
+	cmd.Env = append(os.Environ(), childEnv+"=kill", "FIELDFORMS_KILL_DIR="+base)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "held" {
+		id, ok := strings.CutPrefix(sc.Text(), "saved ")
+		if !ok {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child: %s", sc.Text())
+		}
+		ids = append(ids, id)
+	}
+	cmd.Process.Kill() // SIGKILL
+	cmd.Wait()
+	if len(ids) != 6 {
+		t.Fatalf("child acknowledged %d saves", len(ids))
+	}
+	return ids
 }

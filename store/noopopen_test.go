@@ -1,13 +1,10 @@
 package store_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -142,32 +139,7 @@ func TestQuietOpenThenKill(t *testing.T) {
 	if !cleanMark(t, base) {
 		t.Fatal("a replica closed cleanly has no clean mark")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalKillChild$", "-test.count=1", "-test.v=false")
-	cmd.Env = append(os.Environ(), childEnv+"=kill", "FIELDFORMS_KILL_DIR="+base)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() && sc.Text() != "held" {
-		id, ok := strings.CutPrefix(sc.Text(), "saved ")
-		if !ok {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child: %s", sc.Text())
-		}
-		ids = append(ids, id)
-	}
-	cmd.Process.Kill() // SIGKILL
-	cmd.Wait()
-	if len(ids) != 6 {
-		t.Fatalf("child acknowledged %d saves", len(ids))
-	}
+	ids := killAfterSaves(t, base)
 	if cleanMark(t, base) {
 		t.Fatal("the clean mark stayed while saves were in the journal only")
 	}
