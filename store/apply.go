@@ -223,14 +223,7 @@ func (s *Store) applyBatch(ctx context.Context, items *prepared, fn func(*bolt.T
 		if err := fn(tx, a); err != nil {
 			return err
 		}
-		if timer != nil {
-			var waited time.Duration
-			if items != nil {
-				waited = items.waited
-			}
-			timer.ns[stageWait].Add(int64(waited))
-			timer.ns[stageRecords].Add(int64(time.Since(t0) - waited))
-		}
+		timer.records(items, t0)
 		clock = form.HLC(getU64(tx.Bucket(bucketMeta), metaClock))
 		return nil
 	})
@@ -290,20 +283,28 @@ func (s *Store) throttle(ctx context.Context) error {
 	case applyErr != nil:
 		return fmt.Errorf("apply: replica: %w", applyErr)
 	}
-	if applied > s.pruned {
-		for id, d := range s.dirty {
-			if d.lsn <= applied {
-				delete(s.dirty, id)
-			}
-		}
-		for id, lsn := range s.dirtyChanges {
-			if lsn <= applied {
-				delete(s.dirtyChanges, id)
-			}
-		}
-		s.pruned = applied
-	}
+	s.forgetApplied(applied)
 	return nil
+}
+
+// forgetApplied drops the writer's copies of records and change IDs applied up to
+// applied: bbolt holds them, and the writer reads them there now. The caller holds
+// wmu.
+func (s *Store) forgetApplied(applied uint64) {
+	if applied <= s.pruned {
+		return
+	}
+	for id, d := range s.dirty {
+		if d.lsn <= applied {
+			delete(s.dirty, id)
+		}
+	}
+	for id, lsn := range s.dirtyChanges {
+		if lsn <= applied {
+			delete(s.dirtyChanges, id)
+		}
+	}
+	s.pruned = applied
 }
 
 // unappliedRecords counts the records of the frames waiting for the applier. The
@@ -314,6 +315,20 @@ func (s *Store) unappliedRecords() int {
 		n += len(fr.Records)
 	}
 	return n
+}
+
+// records adds the time since t0 to the transaction's record stage, less the time it
+// waited for prepared items.
+func (t *stageTimer) records(items *prepared, t0 time.Time) {
+	if t == nil {
+		return
+	}
+	var waited time.Duration
+	if items != nil {
+		waited = items.waited
+	}
+	t.ns[stageWait].Add(int64(waited))
+	t.ns[stageRecords].Add(int64(time.Since(t0) - waited))
 }
 
 // updateBatch runs fn in a write transaction of its own once everything journalled
@@ -345,14 +360,7 @@ func (s *Store) updateBatch(ctx context.Context, items *prepared, fn func(*bolt.
 		if err := fn(tx, a); err != nil {
 			return err
 		}
-		if timer != nil {
-			var waited time.Duration
-			if items != nil {
-				waited = items.waited
-			}
-			timer.ns[stageWait].Add(int64(waited))
-			timer.ns[stageRecords].Add(int64(time.Since(t0) - waited))
-		}
+		timer.records(items, t0)
 		t1 := timer.start()
 		if err := s.appendAuditTx(tx, a.audit...); err != nil {
 			return err

@@ -439,17 +439,7 @@ func (s *Store) trimJournal() {
 	applied := s.applied
 	idle := applied == s.written
 	s.amu.Unlock()
-	// A record or change ID applied is in bbolt, where the writer reads it now.
-	for id, d := range s.dirty {
-		if d.lsn <= applied {
-			delete(s.dirty, id)
-		}
-	}
-	for id, lsn := range s.dirtyChanges {
-		if lsn <= applied {
-			delete(s.dirtyChanges, id)
-		}
-	}
+	s.forgetApplied(applied)
 	if !idle || s.journal.size < journalLimit {
 		return
 	}
