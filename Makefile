@@ -68,6 +68,10 @@ SHARED ?= $(abspath $(CURDIR)/../shared)
 BENCH_N ?= 100000
 FIGURES := grep -E '^[a-z0-9_]+ [-+0-9.e]+ [^ ]+$$'
 
+# BENCH picks the benchmarks (a go test -bench pattern; all by default), e.g.
+# `make bench BENCH='Rebuild|SyncFigures'` for the replication figures beside the peer.
+BENCH ?= .
+
 # The PouchDB peer runs in the same `make bench` (about 10 minutes at 100,000
 # documents); PEER=0 skips it, and with it pouch_push_*_s and push_speedup_vs_pouch.
 PEER ?= 1
@@ -86,7 +90,7 @@ bench: deps
 	echo "bench: machine limits ($(SHARED)/bench/limits)" >&2; \
 	(cd $(SHARED)/bench/limits && LIMITS_DIR=$$tmp $(GO) run .) | $(FIGURES) | sed 's/^/limits_/'; \
 	echo "bench: Fieldforms benchmarks" >&2; \
-	if ! FIELDFORMS_BENCH_DATA=$$tmp/docs.ndjson FIELDFORMS_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./... > $$tmp/bench.log 2>&1; then \
+	if ! FIELDFORMS_BENCH_DATA=$$tmp/docs.ndjson FIELDFORMS_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./... > $$tmp/bench.log 2>&1; then \
 		tail -50 $$tmp/bench.log >&2; exit 1; \
 	fi; \
 	$(FIGURES) $$tmp/bench.log | tee $$tmp/figures; \
@@ -99,12 +103,14 @@ bench: deps
 	awk -v lbl="$$lbl" ' \
 		$$1 == "push_" lbl "_s" { ours = $$2 + 0 } \
 		$$1 == "rebuild_" lbl "_s" { rebuild = $$2 + 0 } \
+		$$1 == "rebuild_5dev_" lbl "_s" { five = $$2 + 0 } \
 		$$1 ~ /^pouch_push_(default|b500|default_keepalive)_ms$$/ && (!seen || $$2 + 0 < best) { best = $$2 + 0; seen = 1 } \
 		END { \
 			if (!ours || !seen) { print "bench: no push_" lbl "_s or pouch_push_*_ms figure: no push_speedup_vs_pouch" > "/dev/stderr"; exit 1 } \
 			printf "pouch_push_%s_s %.4g s\n", lbl, best / 1000; \
 			printf "push_speedup_vs_pouch %.3g x\n", best / 1000 / ours; \
-			if (rebuild) printf "rebuild_speedup_vs_pouch %.3g x\n", best / 1000 / rebuild \
+			if (rebuild) printf "rebuild_speedup_vs_pouch %.3g x\n", best / 1000 / rebuild; \
+			if (rebuild && five) printf "rebuild_5dev_over_1dev %.3g x\n", five / rebuild \
 		}' $$tmp/figures
 
 # crash kills a saving process 1,000 times and prints what was lost.
