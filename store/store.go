@@ -583,9 +583,10 @@ func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 
 // SetState writes keys for the sync engine at once; a nil value deletes. Keys that
 // already hold their values are not written again: when none changes, nothing is
-// written at all. Changes are journalled as one fsynced frame (a server's ledger
-// moves with every push, which thus waits for no write to bbolt); reads wait for
-// them to be applied.
+// written at all. When saves wait for the applier, the keys are journalled as one
+// fsynced frame behind them (a server's ledger moves with every push, which thus
+// waits for no write to bbolt), and reads wait for them to be applied; otherwise
+// they are written to bbolt in one transaction.
 func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -616,7 +617,10 @@ func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
 	}
 	if caughtUp {
 		// Everything journalled is in bbolt (and the writer, held, adds nothing): what
-		// bbolt holds is the state.
+		// bbolt holds is the state, and a write straight to bbolt comes after every
+		// save. A device's sync state is written so, in one commit and not twice
+		// (journal, then bbolt); a server busy with pushes journals its ledger instead
+		// of waiting for the applier.
 		same := true
 		if err := s.dbView(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketState)
@@ -633,6 +637,10 @@ func (s *Store) SetState(ctx context.Context, kv map[string][]byte) error {
 		if same {
 			return nil
 		}
+		if err := s.dbUpdate(func(tx *bolt.Tx) error { return putState(tx, st) }); err != nil {
+			return fmt.Errorf("set state: %w", err)
+		}
+		return nil
 	}
 	if err := s.commitFrame(&frame{State: st}); err != nil {
 		return fmt.Errorf("set state: %w", err)

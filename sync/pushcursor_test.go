@@ -50,11 +50,16 @@ func (w *wireTap) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Header.Del(wire.HeaderCursor)
 		}
 	}
+	isPull := strings.HasSuffix(req.URL.Path, "/v1/pull")
+	if isPush || isPull {
+		// Answers it reads come uncompressed.
+		req = req.Clone(req.Context())
+		req.Header.Set("Accept-Encoding", "identity")
+	}
 	resp, err := w.next.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return resp, err
 	}
-	isPull := strings.HasSuffix(req.URL.Path, "/v1/pull")
 	if !isPush && !isPull {
 		return resp, nil
 	}
