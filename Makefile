@@ -90,7 +90,7 @@ bench: deps
 	echo "bench: machine limits ($(SHARED)/bench/limits)" >&2; \
 	(cd $(SHARED)/bench/limits && LIMITS_DIR=$$tmp $(GO) run .) | $(FIGURES) | sed 's/^/limits_/'; \
 	echo "bench: Fieldforms benchmarks" >&2; \
-	if ! FIELDFORMS_BENCH_DATA=$$tmp/docs.ndjson FIELDFORMS_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./... > $$tmp/bench.log 2>&1; then \
+	if ! FIELDFORMS_BENCH_DATA=$$tmp/docs.ndjson FIELDFORMS_BENCH_N=$(BENCH_N) $(GO) test -run '^$$' -bench '$(value BENCH)' -benchtime 1x -timeout 60m ./... > $$tmp/bench.log 2>&1; then \
 		tail -50 $$tmp/bench.log >&2; exit 1; \
 	fi; \
 	$(FIGURES) $$tmp/bench.log | tee $$tmp/figures; \
