@@ -314,6 +314,25 @@ func decodeAuditValue(v []byte) (AuditEntry, error) {
 	return av.items[0], nil
 }
 
+// lastAuditHash is the chain hash a new entry links to after the stored entry v:
+// an entry of an earlier release's chain names its own; an entry by reference (the
+// tree holds the trail together) has none. An entry of a batch lists a thousand
+// records' changes, so one by reference is only checked to be JSON, not decoded.
+func lastAuditHash(v []byte) (string, error) {
+	canon, err := auditCanonical(v)
+	if err != nil {
+		return "", err
+	}
+	if bytes.HasPrefix(canon, []byte(`{"v":2,`)) {
+		if !json.Valid(canon) {
+			return "", errors.New("an audit entry that is not JSON")
+		}
+		return "", nil
+	}
+	e, err := decodeAuditValue(v)
+	return e.Hash, err
+}
+
 // AuditProblem describes the first place the audit trail breaks.
 type AuditProblem struct {
 	Seq uint64 // the entry at fault (or the first missing number)

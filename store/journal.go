@@ -319,12 +319,32 @@ func (j *journal) append(payload []byte) error {
 	return nil
 }
 
-// reset empties the journal once everything in it is applied to bbolt.
+// journalKeep is the size a journal that grew past it (a rebuild's batches) is cut
+// back to when it is emptied: every open reads the whole file.
+const journalKeep = journalHeader + journalChunk
+
+// reset empties the journal once everything in it is applied to bbolt, and gives
+// back the room a large one took.
 func (j *journal) reset() error {
-	if j.size == journalHeader && !j.junk {
+	if j.size == journalHeader && !j.junk && j.alloc <= journalKeep {
 		return nil
 	}
-	return j.start(j.gen + 1)
+	if err := j.start(j.gen + 1); err != nil {
+		return err
+	}
+	if j.alloc <= journalKeep {
+		return nil
+	}
+	// What follows the header is of an older generation, applied: the file may end
+	// anywhere after it.
+	if err := j.f.Truncate(journalKeep); err != nil {
+		return fmt.Errorf("journal: shrink: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal: fsync: %w", err)
+	}
+	j.alloc = journalKeep
+	return nil
 }
 
 func (j *journal) close() error { return j.f.Close() }

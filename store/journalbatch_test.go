@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -240,4 +241,50 @@ func TestPushWaitsForApplier(t *testing.T) {
 	if n, err := srv.Count(ctx); err != nil || n != 30 {
 		t.Fatalf("server holds %d records (%v), want 30", n, err)
 	}
+}
+
+// TestCloseEmptiesLargeJournal: a journal that grew past its limit while the applier
+// never caught up (a rebuild's batches) is emptied and cut back at close, so the next
+// open does not read it all; every record is there after it.
+func TestCloseEmptiesLargeJournal(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock(clockEpoch)
+	dev := openReplica(t, t.TempDir(), "dev-a", clk)
+	rng := rand.New(rand.NewPCG(1, 2))
+	rnd := make([]byte, 4000) // hex of random bytes: about half of it stays compressed
+	for i := range 3000 {
+		clk.Advance(time.Second)
+		for k := range rnd {
+			rnd[k] = "0123456789abcdef"[rng.IntN(16)]
+		}
+		mustSave(t, dev, store.Edit{Template: inspection, Author: "ana", Values: vals("site_code", fmt.Sprintf("S-%05d", i), "notes", string(rnd))})
+	}
+	changes := pendingChanges(t, dev)
+	dir := t.TempDir()
+	srv := openReplica(t, dir, "server", clk)
+	release := store.HoldApplier()
+	for i := 0; i < len(changes); i += 100 {
+		mustApplyChanges(t, srv, changes[i:min(i+100, len(changes))])
+	}
+	jpath := filepath.Join(dir, store.JournalFile)
+	held, err := os.Stat(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Size() <= 8<<20 || after.Size() > 5<<20 {
+		t.Fatalf("journal: %d bytes while the applier was held, %d after close; want more than 8 MiB, then at most 5", held.Size(), after.Size())
+	}
+	srv = openReplica(t, dir, "", clk)
+	if n, err := srv.Count(ctx); err != nil || n != len(changes) {
+		t.Fatalf("after reopening: %d records (%v), want %d", n, err, len(changes))
+	}
+	mustVerify(t, srv)
 }

@@ -397,12 +397,12 @@ func (s *Store) init(ctx context.Context, device string, copyInPlace bool) error
 		// the tree or a signed checkpoint has seen, and verification names the cut.
 		s.nextAudit = max(lastKey(tx.Bucket(bucketAudit)), uint64(treeSize(tx)), uint64(mark)) + 1
 		if _, v := tx.Bucket(bucketAudit).Cursor().Last(); v != nil {
-			e, err := decodeAuditValue(v)
+			hash, err := lastAuditHash(v)
 			if err != nil {
 				return fmt.Errorf("open replica: %w", &DamageError{File: s.dbPath(),
 					What: fmt.Sprintf("its last audit entry does not decode (%v)", err), Advice: s.advice})
 			}
-			s.lastHash = e.Hash
+			s.lastHash = hash
 		}
 		if v := tx.Bucket(bucketMeta).Get(metaClock); v != nil {
 			// This replica's own highest stamp, even one issued while the clock ran
@@ -439,6 +439,15 @@ func (s *Store) Close() error {
 				err = fmt.Errorf("close replica: %w", e)
 			} else {
 				s.keepCheckpoint(context.Background(), signed)
+				// A journal the applier never caught up with while it ran (a rebuild's
+				// batches) is emptied as trimJournal would have, so the next open does
+				// not read it all; a small one keeps the last saves, which tell an older
+				// database put back in place.
+				if s.journal.size >= journalLimit {
+					if e := s.journal.reset(); e != nil {
+						err = fmt.Errorf("close replica: %w", e)
+					}
+				}
 			}
 		}
 		if e := s.journal.close(); e != nil && err == nil {
