@@ -236,8 +236,9 @@ func edit1pct(recs []form.Record, first int, device string) int {
 //
 //   - push_100k_s: one device pushes every document, as full records (form.ChangeFrom)
 //     in batches of 1,000 (what a reseed sends), into an empty tenant whose templates
-//     were added first. The clock runs from building each batch to its answer;
-//     converting gen.js documents to records is outside it.
+//     were added first, with up to three batches on the wire while the next is built,
+//     as a device's reseed sends them. The clock runs from building the first batch to
+//     the last answer; converting gen.js documents to records is outside it.
 //   - reconcile_1pct_*: a device replica holding the same documents, 1 % of them
 //     (every 100th) edited on the device, runs the device's own reconcile
 //     (sync.Replicator, due as after a server loss). Bytes are the request and answer
@@ -272,10 +273,11 @@ func BenchmarkSyncFigures(b *testing.B) {
 	counter.take()
 
 	// --- push ---------------------------------------------------------------------
-	const batch = 1000
+	// As a device's reseed sends them: up to pushInFlight batches on the wire while
+	// the next is built. Converting gen.js documents to records is outside the clock.
+	const batch, pushInFlight = 1000, 3
 	var ndjsonBytes, canonBytes int64
-	var seq uint64
-	var pushTime time.Duration
+	var chunks [][]form.Record
 	for i := 0; i < n; i += batch {
 		chunk := lines[i:min(i+batch, n)]
 		for _, l := range chunk {
@@ -288,30 +290,55 @@ func BenchmarkSyncFigures(b *testing.B) {
 		for k := range recs {
 			canonBytes += int64(len(recs[k].Encode()))
 		}
-		t0 := time.Now()
+		chunks = append(chunks, recs)
+	}
+	reqs := make(chan wire.PushRequest, 1)
+	errs := make(chan error, pushInFlight)
+	var senders sync.WaitGroup
+	pushStart := time.Now()
+	for range pushInFlight {
+		senders.Go(func() {
+			for req := range reqs {
+				var resp wire.PushResponse
+				if _, err := c.Do(ctx, http.MethodPost, "/v1/push", nil, req, &resp); err != nil {
+					errs <- err
+					return
+				}
+				if len(resp.Results) != len(req.Changes) {
+					errs <- fmt.Errorf("push: %d results for %d changes", len(resp.Results), len(req.Changes))
+					return
+				}
+				for _, r := range resp.Results {
+					if r.Status != wire.StatusApplied {
+						errs <- fmt.Errorf("push: %+v", r)
+						return
+					}
+				}
+			}
+		})
+	}
+	var seq uint64
+	for _, recs := range chunks {
 		req := wire.PushRequest{Changes: make([]wire.PushChange, len(recs))}
 		for k, r := range recs {
 			seq++
 			req.Changes[k] = wire.PushChange{Seq: seq, Change: form.ChangeFrom(form.NewID(), r, cred.User, cred.DeviceID)}
 		}
-		var resp wire.PushResponse
-		if _, err := c.Do(ctx, http.MethodPost, "/v1/push", nil, req, &resp); err != nil {
-			b.Fatal(err)
-		}
-		pushTime += time.Since(t0)
-		if len(resp.Results) != len(recs) {
-			b.Fatalf("push: %d results for %d changes", len(resp.Results), len(recs))
-		}
-		for _, r := range resp.Results {
-			if r.Status != wire.StatusApplied {
-				b.Fatalf("push: %+v", r)
-			}
-		}
+		reqs <- req
 	}
+	close(reqs)
+	senders.Wait()
+	pushTime := time.Since(pushStart)
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	chunks = nil
 	push := wireTotals(counter.take())
 	figure("push_"+lbl+"_s", pushTime.Seconds(), "s")
 	figure("push_"+lbl+"_records_per_s", float64(n)/pushTime.Seconds(), "records/s")
 	figure("push_"+lbl+"_requests", float64(push.Requests), "requests")
+	figure("push_"+lbl+"_in_flight", pushInFlight, "requests")
 	figure("push_"+lbl+"_wire_bytes_up", float64(push.Up), "bytes")
 	figure("dataset_"+lbl+"_ndjson_bytes", float64(ndjsonBytes), "bytes")
 	figure("dataset_"+lbl+"_canonical_bytes", float64(canonBytes), "bytes")
