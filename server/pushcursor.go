@@ -8,34 +8,43 @@ import (
 	"github.com/fieldforms/fieldforms/sync/wire"
 )
 
-// answerPushRevs fills in, for each change of a push that was not rejected, the
-// record's rev after the merge, and returns a cursor at the feed's head when every
-// feed entry after the cursor the device sent (wire.HeaderCursor) is a record of this
-// push at that rev: the device then need not pull its own changes back. "" when
-// that does not hold or cannot be told (no cursor, one that does not read, a purge
-// or another device's change in between); the push itself is never refused for it.
+// answerPushRevs fills in the rev of each duplicate change's record (the store
+// gives the others' with their results), and returns a cursor at the feed's head when
+// every feed entry after the cursor the device sent (wire.HeaderCursor) is a record
+// of this push at that rev: the device then need not pull its own changes back. ""
+// when that does not hold or cannot be told (no cursor, one that does not read, a
+// purge or another device's change in between); the push itself is never refused
+// for it. Only a push that carries a cursor reads the store here, and so waits for
+// what the store acknowledged to be applied: a rebuild's pushes carry none, and are
+// answered once journalled.
 func (s *Server) answerPushRevs(ctx context.Context, r *http.Request, c *caller, changes []form.Change, index []int, results []wire.PushResult) string {
-	if len(changes) == 0 {
+	cur := r.Header.Get(wire.HeaderCursor)
+	if len(changes) == 0 || cur == "" {
 		return ""
 	}
-	ids := make([]string, 0, len(changes))
+	var dups []string
 	for k, ch := range changes {
-		if results[index[k]].Status != wire.StatusRejected {
-			ids = append(ids, ch.Record)
+		if results[index[k]].Status == wire.StatusDuplicate {
+			dups = append(dups, ch.Record)
 		}
 	}
-	revs, err := c.t.st.RevOf(ctx, ids)
+	dupRevs, err := c.t.st.RevOf(ctx, dups)
 	if err != nil {
 		s.log.Warn("push: revs not answered", "tenant", c.Tenant, "err", err)
 		return ""
 	}
+	revs := map[string]string{}
 	for k, ch := range changes {
-		if res := &results[index[k]]; res.Status != wire.StatusRejected {
-			res.Rev = revs[ch.Record]
+		res := &results[index[k]]
+		if res.Status == wire.StatusDuplicate {
+			res.Rev = dupRevs[ch.Record]
+		}
+		if res.Status != wire.StatusRejected {
+			// A record changed twice in the push: the later result is its rev now.
+			revs[ch.Record] = res.Rev
 		}
 	}
-	cur := r.Header.Get(wire.HeaderCursor)
-	if cur == "" || len(revs) == 0 {
+	if len(revs) == 0 {
 		return ""
 	}
 	pos, err := s.readCursor(c, cur)

@@ -89,9 +89,9 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, c *caller) (
 			res := &results[index[k]]
 			switch a.Status {
 			case store.Applied:
-				res.Status = wire.StatusApplied
+				res.Status, res.Rev = wire.StatusApplied, a.Rev
 			case store.Unchanged:
-				res.Status = wire.StatusUnchanged
+				res.Status, res.Rev = wire.StatusUnchanged, a.Rev
 			case store.Duplicate:
 				res.Status = wire.StatusDuplicate
 			default:

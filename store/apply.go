@@ -29,6 +29,7 @@ type Result struct {
 	ID     string // record ID, or change ID for ApplyChanges
 	Status string
 	Err    error
+	Rev    string // the record's rev after an Applied or Unchanged item
 }
 
 // ApplyRecords merges records from another replica (a pull on a device). Each record
@@ -130,7 +131,7 @@ func (s *Store) ApplyChangesWith(ctx context.Context, changes []form.Change, opt
 				who = by[i]
 			}
 			st, err := a.apply(tx, items.item(i), c.ID, who)
-			results[i].Status, results[i].Err = st, err
+			results[i].Status, results[i].Err, results[i].Rev = st, err, a.rev
 			if st == Rejected {
 				continue
 			}
@@ -163,6 +164,7 @@ type applier struct {
 	pre            []*preEncoded  // for records[i]: its encoding, or nil
 	at             map[string]int // record ID → its index in records
 	changes        []string       // change IDs applied
+	rev            string         // the rev the last item applied left its record at
 }
 
 // get is a record's latest state for the batch: merged earlier in the batch, then
@@ -536,6 +538,7 @@ func (s *Store) prepareOne(it *incoming, in form.Record, checkSubmitted bool, ti
 // error aborts the whole transaction (a storage failure).
 func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribution) (string, error) {
 	s := a.s
+	a.rev = ""
 	if it.err != nil {
 		return Rejected, it.err
 	}
@@ -559,6 +562,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 		if err := a.appendAudit(tx, e); err != nil {
 			return "", err
 		}
+		a.rev = hex.EncodeToString(it.sum[:16])
 		return Applied, nil
 	}
 	if err != nil {
@@ -576,6 +580,7 @@ func (a *applier) apply(tx *bolt.Tx, it *incoming, changeID string, who Attribut
 	a.maxClock = max(a.maxClock, it.maxStamp)
 	// A newer stamp on an equal value changes the rev but not the values: compare revs.
 	after := cur.Rev()
+	a.rev = after
 	if after == before {
 		if err := a.auditLost(tx, in, lost, changeID, after, who); err != nil {
 			return "", err

@@ -288,8 +288,9 @@ type PushResult struct {
 	Status  string `json:"status"`
 	Code    string `json:"code,omitempty"`    // for rejected
 	Message string `json:"message,omitempty"` // for rejected
-	// Rev is the record's rev on the server after the change, for a change not
-	// rejected (servers of an earlier release send none).
+	// Rev is the record's rev on the server after the change, for an applied or
+	// unchanged change, and for a duplicate when the push carried a cursor (servers of
+	// an earlier release send none).
 	Rev string `json:"rev,omitempty"`
 }
 
