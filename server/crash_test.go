@@ -246,17 +246,22 @@ func serverCrash(tb testing.TB, cycles int) (int, int) {
 		}
 		return req
 	}
+	// resend pushes the batch a kill left unanswered again, to a restarted server.
+	resend := func(cs *crashServer) {
+		if pending == nil {
+			return
+		}
+		resp, err := cs.push(d.token, *pending)
+		if err != nil {
+			cs.kill()
+			tb.Fatalf("push again after restart: %v", err)
+		}
+		ack(pending, resp)
+		pending = nil
+	}
 	for range cycles {
 		cs := startCrashServer(tb, opts)
-		if pending != nil {
-			resp, err := cs.push(d.token, *pending)
-			if err != nil {
-				cs.kill()
-				tb.Fatalf("push again after restart: %v", err)
-			}
-			ack(pending, resp)
-			pending = nil
-		}
+		resend(cs)
 		killAt := time.Duration(50+rng.IntN(400)) * time.Millisecond
 		done := make(chan struct{})
 		go func() {
@@ -277,14 +282,7 @@ func serverCrash(tb testing.TB, cycles int) (int, int) {
 	}
 	// A last start: the batch in flight is pushed again, and the server closes.
 	cs := startCrashServer(tb, opts)
-	if pending != nil {
-		resp, err := cs.push(d.token, *pending)
-		if err != nil {
-			cs.kill()
-			tb.Fatalf("push again after restart: %v", err)
-		}
-		ack(pending, resp)
-	}
+	resend(cs)
 	cs.kill()
 
 	st, err := store.Open(ctx, filepath.Join(opts.DataDir, server.TenantsDir, "acme"), store.Options{})
